@@ -1,0 +1,5 @@
+"""Realistic demo data (being built)."""
+
+
+def load() -> str:
+    raise NotImplementedError("demo data is not written yet")

@@ -1,0 +1,39 @@
+"""Thin HTTP layer: one blueprint per area, and the helpers they share.
+
+`render` is the one helper that answers with the whole page, or only the
+named block when htmx asks (``HX-Request``). The same template serves both.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, abort, request
+from flask import render_template
+from jinja2_fragments.flask import render_block
+
+from billing.models import db
+
+
+def render(template: str, block: str | None = None, **context) -> str:
+    """The page, or only `block` of it for an htmx request (not for boosted links)."""
+    if block and request.headers.get("HX-Request") and not request.headers.get("HX-Boosted"):
+        return render_block(template, block, **context)
+    return render_template(template, **context)
+
+
+def get_or_404(model, object_id: int):
+    found = db.session.get(model, object_id)
+    if found is None:
+        abort(404)
+    return found
+
+
+def register_blueprints(app: Flask) -> None:
+    from blueprints import auth, board, catalog, clients, jobs, settings, taxes
+    from blueprints.filters import register_filters
+
+    for module in (auth, board, catalog, clients, jobs, settings, taxes):
+        app.register_blueprint(module.bp)
+    register_filters(app)
+    from blueprints import errors
+
+    errors.register(app)

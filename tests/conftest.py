@@ -1,0 +1,133 @@
+"""Shared fixtures: a fresh app on a real SQLite file, logged-in clients, an SMTP server.
+
+No application context stays pushed during a test: like requests, test code
+opens its own (`with app.app_context():`), so nothing leaks between them.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import pytest
+from aiosmtpd.controller import Controller
+from flask.testing import FlaskClient
+from itsdangerous import URLSafeTimedSerializer
+from sqlalchemy import event
+
+from app import create_app
+from billing import accounts
+from billing.models import db
+
+OWNER_EMAIL = "owner@example.fr"
+OWNER_PASSWORD = "correct horse battery"
+
+
+class CSRFClient(FlaskClient):
+    """A test client that sends a valid CSRF token with every POST, unless csrf=False."""
+
+    def open(self, *args, csrf: bool = True, **kwargs):
+        method = kwargs.get("method", "GET").upper()
+        if csrf and method in {"POST", "PUT", "PATCH", "DELETE"}:
+            headers = dict(kwargs.pop("headers", None) or {})
+            headers.setdefault("X-CSRFToken", self.csrf_token())
+            kwargs["headers"] = headers
+        return super().open(*args, **kwargs)
+
+    def csrf_token(self) -> str:
+        with self.session_transaction() as session:
+            raw = session.setdefault("csrf_token", secrets.token_hex(20))
+        serializer = URLSafeTimedSerializer(self.application.secret_key, salt="wtf-csrf-token")
+        return serializer.dumps(raw)
+
+
+def make_app(instance_path, **config):
+    app = create_app(
+        {"TESTING": True, "INSTANCE_PATH": str(instance_path), "BILLING_WORKER": False, **config}
+    )
+    app.test_client_class = CSRFClient
+    with app.app_context():
+        db.create_all()
+    return app
+
+
+@pytest.fixture
+def app(tmp_path):
+    app = make_app(tmp_path / "instance")
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def owner(app):
+    """The owner account and its business exist; returns the owner's id."""
+    with app.app_context():
+        user = accounts.create_owner(OWNER_EMAIL, OWNER_PASSWORD, "Atelier Conseil")
+        db.session.commit()
+        return user.id
+
+
+@pytest.fixture
+def auth_client(app, owner):
+    """A test client logged in as the owner."""
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["user_id"] = owner
+    return client
+
+
+@contextmanager
+def count_queries(app):
+    """Count the SQL statements run inside the block: `with count_queries(app) as n: ...; n()`."""
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield lambda: len(statements)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+@dataclass
+class ReceivedMail:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+
+
+@dataclass
+class SmtpRecorder:
+    messages: list[ReceivedMail] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_DATA(self, _server, _session, envelope):
+        with self.lock:
+            self.messages.append(
+                ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), envelope.content)
+            )
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server on a free loopback port; `.messages` holds what it received."""
+    recorder = SmtpRecorder()
+    controller = Controller(recorder, hostname="127.0.0.1", port=0)
+    controller.start()
+    recorder.host = "127.0.0.1"
+    recorder.port = controller.server.sockets[0].getsockname()[1]
+    yield recorder
+    controller.stop()
