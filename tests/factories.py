@@ -1,0 +1,33 @@
+"""Build the world a test needs in one line. Call inside an app context; they flush, never commit."""
+
+from __future__ import annotations
+
+from billing.models import Client, Item, Job, JobStatus, TaxRate, db
+
+
+def make_tax_rate(name="TVA 20 %", rate_millis=20_000, registration_number="", **fields) -> TaxRate:
+    rate = TaxRate(name=name, rate_millis=rate_millis, registration_number=registration_number, **fields)
+    db.session.add(rate)
+    db.session.flush()
+    return rate
+
+
+def make_client(name="Boulangerie Martin", emails=("compta@martin.fr",), **fields) -> Client:
+    client = Client(name=name, emails=list(emails), **fields)
+    db.session.add(client)
+    db.session.flush()
+    return client
+
+
+def make_item(name="Conseil (journée)", unit_price_cents=60_000, tax_rates=(), **fields) -> Item:
+    item = Item(name=name, unit_price_cents=unit_price_cents, tax_rates=list(tax_rates), **fields)
+    db.session.add(item)
+    db.session.flush()
+    return item
+
+
+def make_job(client: Client, name="Refonte du site", status=JobStatus.OPEN, **fields) -> Job:
+    job = Job(name=name, client=client, status=status, **fields)
+    db.session.add(job)
+    db.session.flush()
+    return job
