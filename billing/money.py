@@ -64,3 +64,6 @@ def format_rate_plain(rate_millis: int) -> str:
     """9975 → « 9,975 »; 20000 → « 20 » (what a form field shows)."""
     text = f"{(Decimal(rate_millis) / 1000).normalize():f}"
     return text.replace(".", ",")
+
+# Currencies offered for the business and its clients.
+CURRENCIES = ("EUR", "CAD", "USD", "CHF", "GBP")
