@@ -8,6 +8,7 @@ separators. Every rounding is ROUND_HALF_UP.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 CENT = Decimal("0.01")
@@ -67,3 +68,156 @@ def format_rate_plain(rate_millis: int) -> str:
 
 # Currencies offered for the business and its clients.
 CURRENCIES = ("EUR", "CAD", "USD", "CHF", "GBP")
+
+
+# --- Invoice arithmetic -----------------------------------------------------
+# A line's net is quantity × unit price, rounded to the cent, minus its discount.
+# An invoice-level discount is spread over the line nets in proportion to them
+# (the largest line absorbs the rounding cent). Each tax is computed once, on
+# the sum of the nets that carry it, then rounded: never line by line.
+
+class AmountError(ValueError):
+    """An amount that cannot be: a discount above the line, instalments that do not add up."""
+
+
+@dataclass(frozen=True)
+class Discount:
+    """A reduction: `percent` (a Decimal, 10 = 10 %) or `cents`, never both."""
+
+    percent: Decimal | None = None
+    cents: int | None = None
+
+    def of(self, gross_cents: int) -> int:
+        if self.percent is not None:
+            if not Decimal(0) <= self.percent <= Decimal(100):
+                raise AmountError("Une remise en pourcentage doit être comprise entre 0 et 100 %.")
+            return round_cents(Decimal(gross_cents) * self.percent / 100 / 100)
+        cents = self.cents or 0
+        if cents < 0:
+            raise AmountError("Une remise ne peut pas être négative.")
+        if cents > max(gross_cents, 0):
+            raise AmountError("La remise dépasse le montant de la ligne.")
+        return cents
+
+
+NO_DISCOUNT = Discount()
+
+
+@dataclass(frozen=True)
+class TaxKey:
+    """What identifies a tax on a document: its name, rate and registration number."""
+
+    name: str
+    rate_millis: int
+    registration_number: str = ""
+
+
+@dataclass(frozen=True)
+class Line:
+    quantity: Decimal
+    unit_price_cents: int
+    discount: Discount = NO_DISCOUNT
+    taxes: tuple[TaxKey, ...] = ()
+
+    @property
+    def gross_cents(self) -> int:
+        return round_cents(self.quantity * Decimal(self.unit_price_cents) / 100)
+
+    @property
+    def net_cents(self) -> int:
+        return self.gross_cents - self.discount.of(self.gross_cents)
+
+
+@dataclass(frozen=True)
+class TaxTotal:
+    key: TaxKey
+    base_cents: int
+    amount_cents: int
+
+
+@dataclass(frozen=True)
+class Totals:
+    line_nets: tuple[int, ...]
+    net_cents: int
+    taxes: tuple[TaxTotal, ...] = field(default=())
+
+    @property
+    def tax_cents(self) -> int:
+        return sum(tax.amount_cents for tax in self.taxes)
+
+    @property
+    def total_cents(self) -> int:
+        return self.net_cents + self.tax_cents
+
+
+def tax_of(base_cents: int, rate_millis: int) -> int:
+    """The tax on a base, rounded half-up: 9 999 c at 9,975 % → 997 c."""
+    return round_cents(Decimal(base_cents) * Decimal(rate_millis) / 100_000 / 100)
+
+
+def spread(amount_cents: int, weights: list[int]) -> list[int]:
+    """Split an amount in proportion to weights; the largest weight absorbs the rounding."""
+    total = sum(weights)
+    if not weights or total == 0:
+        return [0] * len(weights)
+    shares = [round_cents(Decimal(amount_cents) * w / total / 100) for w in weights]
+    shares[weights.index(max(weights))] += amount_cents - sum(shares)
+    return shares
+
+
+def compute_totals(lines: list[Line], invoice_discount: Discount = NO_DISCOUNT) -> Totals:
+    """Net, each tax on the sum of its nets, and total of an invoice."""
+    nets = [line.net_cents for line in lines]
+    reduction = invoice_discount.of(sum(nets))
+    if reduction:
+        nets = [net - share for net, share in zip(nets, spread(reduction, nets), strict=True)]
+    bases: dict[TaxKey, int] = {}
+    for line, net in zip(lines, nets, strict=True):
+        for key in line.taxes:
+            bases[key] = bases.get(key, 0) + net
+    taxes = tuple(
+        TaxTotal(key, base, tax_of(base, key.rate_millis)) for key, base in bases.items()
+    )
+    return Totals(tuple(nets), sum(nets), taxes)
+
+
+@dataclass(frozen=True)
+class InstalmentSpec:
+    """One instalment as typed: a `percent` of the total or an amount in `cents`."""
+
+    percent: Decimal | None = None
+    cents: int | None = None
+
+
+def split_instalments(total_cents: int, specs: list[InstalmentSpec]) -> list[int]:
+    """Amounts of a payment schedule; they add up exactly to the total.
+
+    Percentages must add up to 100 % (or, mixed with amounts, cover the rest
+    exactly); the last instalment absorbs the rounding cent.
+    """
+    if not specs:
+        return []
+    amounts = []
+    for spec in specs:
+        if spec.percent is not None:
+            if spec.percent <= 0:
+                raise AmountError("Chaque échéance doit être positive.")
+            amounts.append(round_cents(Decimal(total_cents) * spec.percent / 100 / 100))
+        else:
+            if spec.cents is None or spec.cents <= 0:
+                raise AmountError("Chaque échéance doit être positive.")
+            amounts.append(spec.cents)
+    percents = [s.percent for s in specs if s.percent is not None]
+    if percents and len(percents) == len(specs) and sum(percents) != 100:
+        raise AmountError(
+            f"Les échéances totalisent {format_rate_plain(int(sum(percents) * 1000))} % au lieu de 100 %."
+        )
+    difference = total_cents - sum(amounts)
+    if specs[-1].percent is not None and abs(difference) <= len(percents):
+        amounts[-1] += difference
+    elif difference:
+        raise AmountError(
+            "Les échéances ne totalisent pas le montant de la facture "
+            f"(écart de {format_plain(difference)})."
+        )
+    return amounts
