@@ -12,7 +12,7 @@ import secrets
 from pathlib import Path
 
 import click
-from flask import Flask, g, redirect, request, session, url_for
+from flask import Flask, g, has_request_context, redirect, request, session, url_for
 from flask_babel import Babel
 from flask_htmx import HTMX
 from flask_migrate import Migrate
@@ -120,6 +120,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def _select_locale() -> str:
+    """The owner's language; before login, the browser's; outside a request, French."""
+    if not has_request_context():
+        return "fr"
     user = g.get("user")
     if user is not None:
         return user.language
@@ -171,16 +174,20 @@ def _register_cli(app: Flask) -> None:
     def create_owner_command(email: str, password: str, business_name: str) -> None:
         """Create the owner account without the /setup page."""
         try:
-            accounts.create_owner(email, password, business_name)
+            user = accounts.create_owner(email, password, business_name)
         except accounts.AccountError as error:
             raise click.ClickException(str(error)) from error
         db.session.commit()
-        click.echo(f"Owner {email} created.")
+        click.echo(f"Owner {user.email} created.")
 
     @app.cli.command("demo")
-    def demo_command() -> None:
+    @click.option("--force", is_flag=True, help="Add the demo data even if clients exist.")
+    def demo_command(force: bool) -> None:
         """Fill the database with a realistic demo business."""
-        summary = demo.load()
+        try:
+            summary = demo.load(force=force)
+        except demo.DemoRefused as error:
+            raise click.ClickException(str(error)) from error
         db.session.commit()
         click.echo(summary)
 
@@ -188,7 +195,10 @@ def _register_cli(app: Flask) -> None:
     @click.argument("file", type=click.Path(dir_okay=False))
     def backup_command(file: str) -> None:
         """Write a consistent backup (database + uploads) to FILE."""
-        backup.create(app, Path(file))
+        try:
+            backup.create(app, Path(file))
+        except backup.BackupError as error:
+            raise click.ClickException(str(error)) from error
         click.echo(f"Backup written to {file}.")
 
     @app.cli.command("restore")
@@ -196,7 +206,8 @@ def _register_cli(app: Flask) -> None:
     def restore_command(file: str) -> None:
         """Replace the database and uploads with those of backup FILE."""
         try:
-            backup.restore(app, Path(file))
-        except backup.NotABackup as error:
+            manifest = backup.restore(app, Path(file))
+        except backup.BackupError as error:
             raise click.ClickException(str(error)) from error
-        click.echo(f"Restored from {file}.")
+        click.echo(f"Restored from {file} (made {manifest['created_at']}).")
+        click.echo("Run `flask --app app db upgrade` if this backup comes from an older version.")

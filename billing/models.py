@@ -125,13 +125,16 @@ class NumberSequence(db.Model):
     """The next number of a series ("invoice", "credit_note") in a year.
 
     The only source of document numbers. `year` is 0 when the series' format
-    has no year in it (then the count never restarts).
+    has no year in it (then the count never restarts). `last_issued` is the
+    highest value given to a document: the owner may move `next_value` up or
+    down in the settings, never down to a value already given.
     """
 
     id: Mapped[int] = mapped_column(primary_key=True)
     series: Mapped[str] = mapped_column(String(20))
     year: Mapped[int]
     next_value: Mapped[int] = mapped_column(default=1)
+    last_issued: Mapped[int] = mapped_column(default=0)
 
     __table_args__ = (UniqueConstraint("series", "year"),)
 

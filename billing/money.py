@@ -220,4 +220,6 @@ def split_instalments(total_cents: int, specs: list[InstalmentSpec]) -> list[int
             "Les échéances ne totalisent pas le montant de la facture "
             f"(écart de {format_plain(difference)})."
         )
+    if any(amount <= 0 for amount in amounts):
+        raise AmountError("Chaque échéance doit être positive.")
     return amounts

@@ -14,8 +14,18 @@ from billing.models import db
 
 
 def render(template: str, block: str | None = None, **context) -> str:
-    """The page, or only `block` of it for an htmx request (not for boosted links)."""
-    if block and request.headers.get("HX-Request") and not request.headers.get("HX-Boosted"):
+    """The page, or only `block` of it for an htmx request.
+
+    Boosted links and history restores (htmx reloading a page it has no cache
+    for) get the whole page.
+    """
+    headers = request.headers
+    if (
+        block
+        and headers.get("HX-Request")
+        and not headers.get("HX-Boosted")
+        and not headers.get("HX-History-Restore-Request")
+    ):
         return render_block(template, block, **context)
     return render_template(template, **context)
 

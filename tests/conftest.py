@@ -7,6 +7,7 @@ opens its own (`with app.app_context():`), so nothing leaks between them.
 from __future__ import annotations
 
 import secrets
+import socket
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -121,13 +122,20 @@ class SmtpRecorder:
         return "250 Message accepted for delivery"
 
 
+def free_port() -> int:
+    """A TCP port nobody listens on right now, on the loopback interface."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @pytest.fixture
 def smtp_server():
     """A real SMTP server on a free loopback port; `.messages` holds what it received."""
     recorder = SmtpRecorder()
-    controller = Controller(recorder, hostname="127.0.0.1", port=0)
-    controller.start()
     recorder.host = "127.0.0.1"
-    recorder.port = controller.server.sockets[0].getsockname()[1]
+    recorder.port = free_port()
+    controller = Controller(recorder, hostname=recorder.host, port=recorder.port)
+    controller.start()
     yield recorder
     controller.stop()

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 724b99774ce9
+Revision ID: f25b8a901557
 Revises: 
-Create Date: 2026-11-24 05:19:45.138109
+Create Date: 2026-11-24 05:53:22.051792
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '724b99774ce9'
+revision = 'f25b8a901557'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -107,6 +107,7 @@ def upgrade():
     sa.Column('series', sa.String(length=20), nullable=False),
     sa.Column('year', sa.Integer(), nullable=False),
     sa.Column('next_value', sa.Integer(), nullable=False),
+    sa.Column('last_issued', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('series', 'year')
     )
