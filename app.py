@@ -15,6 +15,7 @@ import click
 from flask import Flask, g, has_request_context, redirect, request, session, url_for
 from flask_babel import Babel
 from flask_htmx import HTMX
+from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import event, text
@@ -23,15 +24,16 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from billing import accounts, backup, demo
 from billing.models import User, db
+from billing.settings import LANGUAGES
 
 ROOT = Path(__file__).resolve().parent
-LANGUAGES = ("fr", "en")
 MAX_UPLOAD_BYTES = 32 * 1024 * 1024  # one request; each field has its own smaller limit
 
 csrf = CSRFProtect()
 migrate = Migrate()
 babel = Babel()
 htmx = HTMX()
+mail = Mail()  # app-wide defaults only: each send uses the business's SMTP settings
 
 # Endpoints reachable without the owner being logged in.
 PUBLIC_ENDPOINTS = {"static", "auth.setup", "auth.login", "healthz"}
@@ -76,6 +78,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_select_locale)
     htmx.init_app(app)
+    mail.init_app(app)
 
     app.before_request(_require_owner)
     app.after_request(_security_headers)
@@ -126,7 +129,7 @@ def _select_locale() -> str:
     user = g.get("user")
     if user is not None:
         return user.language
-    return request.accept_languages.best_match(LANGUAGES) or "fr"
+    return request.accept_languages.best_match(list(LANGUAGES)) or "fr"
 
 
 def _require_owner():

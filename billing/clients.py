@@ -13,10 +13,10 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import String, cast, exists, func, select
 from sqlalchemy.orm import selectinload
 
-from billing.money import CURRENCIES
 from billing.models import Client, db
+from billing.money import CURRENCIES
+from billing.settings import LANGUAGES
 
-LANGUAGES = ("fr", "en")
 MAX_TERMS_DAYS = 365
 NAME_REQUIRED = _l("Le nom du client est obligatoire.")
 TERMS_OUT_OF_RANGE = _l("Le délai de paiement doit être compris entre 0 et 365 jours.")

@@ -10,12 +10,20 @@ import secrets
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
-from werkzeug.security import generate_password_hash
 
 from billing import accounts, settings, taxes
-from billing.models import Business, Client, Country, Item, Job, JobStatus, TaxRate, User, db
+from billing.models import (
+    Business,
+    Client,
+    Country,
+    Item,
+    Job,
+    JobStatus,
+    TaxRate,
+    db,
+)
 
-DEMO_EMAIL = "demo@facturier.test"
+DEMO_EMAIL = "demo@camille-laurent-conseil.fr"
 VAT_NUMBER = "FR81841234560"
 
 
@@ -52,18 +60,11 @@ def load(force: bool = False) -> str:
 
 
 def _owner() -> str | None:
-    """Create the demo owner when there is none; return its new password.
-
-    Built here rather than with `accounts.create_owner`, whose address check
-    refuses the reserved `.test` domain on purpose.
-    """
+    """Create the demo owner when there is none; return its new password."""
     if accounts.owner_exists():
         return None
     password = secrets.token_urlsafe(12)
-    db.session.add(
-        User(email=DEMO_EMAIL, password_hash=generate_password_hash(password, method="scrypt"))
-    )
-    settings.create_business("Camille Laurent Conseil", DEMO_EMAIL)
+    accounts.create_owner(DEMO_EMAIL, password, "Camille Laurent Conseil")
     return password
 
 

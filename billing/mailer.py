@@ -14,18 +14,11 @@ import ssl
 from email.utils import formataddr
 
 import flask_mail
-from flask import current_app
 
 from billing.models import Business, SmtpSecurity
 
 TIMEOUT_SECONDS = 15
 OUTBOX_FOLDER = "instance/mail-outbox/"
-
-# Flask-Mail's Message reads two app-wide defaults (sender, ASCII attachment
-# names) from app.extensions["mail"]; this neutral state, without any server or
-# secret, supplies them when the app registered no Mail extension.
-_DEFAULTS = flask_mail.Mail().init_mail({"MAIL_SUPPRESS_SEND": True})
-
 
 class MailError(Exception):
     """A reason, in French, why a message could not be sent."""
@@ -60,7 +53,6 @@ def sender(business: Business) -> str:
 
 def message(business: Business, recipients: list[str], subject: str, body: str, **kwargs):
     """A Flask-Mail Message sent from the business."""
-    current_app.extensions.setdefault("mail", _DEFAULTS)
     return flask_mail.Message(
         subject=subject, recipients=recipients, body=body, sender=sender(business), **kwargs
     )
@@ -87,7 +79,6 @@ def send(business: Business, mail_message: flask_mail.Message) -> None:
             "Aucun serveur SMTP n'est configuré : les messages sont écrits dans le dossier "
             f"{OUTBOX_FOLDER} au lieu d'être envoyés."
         )
-    current_app.extensions.setdefault("mail", _DEFAULTS)
     envelope_from = business.smtp_sender or business.email
     try:
         with _Connection(_state(business)) as connection:

@@ -6,8 +6,7 @@ named block when htmx asks (``HX-Request``). The same template serves both.
 
 from __future__ import annotations
 
-from flask import Flask, abort, request
-from flask import render_template
+from flask import Flask, abort, render_template, request
 from jinja2_fragments.flask import render_block
 
 from billing.models import db

@@ -5,8 +5,18 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
@@ -14,36 +24,35 @@ from wtforms.validators import DataRequired, EqualTo, Length
 from billing import accounts
 from billing.models import db
 from blueprints import render
+from blueprints.fields import REQUIRED
 
 bp = Blueprint("auth", __name__)
 
-REQUIRED = "Ce champ est obligatoire."
-
 
 class SetupForm(FlaskForm):
-    email = EmailField("Adresse email", validators=[DataRequired(REQUIRED)])
+    email = EmailField(_l("Adresse email"), validators=[DataRequired(REQUIRED)])
     password = PasswordField(
-        "Mot de passe",
+        _l("Mot de passe"),
         validators=[
             DataRequired(REQUIRED),
-            Length(min=accounts.MIN_PASSWORD_LENGTH, message="Au moins 10 caractères."),
+            Length(min=accounts.MIN_PASSWORD_LENGTH, message=_l("Au moins 10 caractères.")),
         ],
     )
     password_again = PasswordField(
-        "Mot de passe (encore)",
+        _l("Mot de passe (encore)"),
         validators=[
             DataRequired(REQUIRED),
-            EqualTo("password", message="Les deux mots de passe ne sont pas identiques."),
+            EqualTo("password", message=_l("Les deux mots de passe ne sont pas identiques.")),
         ],
     )
     business_name = StringField(
-        "Nom de l'entreprise", validators=[DataRequired(REQUIRED), Length(max=200)]
+        _l("Nom de l'entreprise"), validators=[DataRequired(REQUIRED), Length(max=200)]
     )
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Adresse email", validators=[DataRequired(REQUIRED)])
-    password = PasswordField("Mot de passe", validators=[DataRequired(REQUIRED)])
+    email = EmailField(_l("Adresse email"), validators=[DataRequired(REQUIRED)])
+    password = PasswordField(_l("Mot de passe"), validators=[DataRequired(REQUIRED)])
 
 
 def _safe_next(target: str | None) -> str:

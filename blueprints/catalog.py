@@ -13,9 +13,8 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from billing import catalog, settings
 from billing.models import Item, TaxRate, db
 from blueprints import get_or_404, render
-from blueprints.fields import AmountField
+from blueprints.fields import REQUIRED, TOO_LONG, AmountField, strip, value_required
 from blueprints.filters import rate_filter
-from blueprints.taxes import REQUIRED, TOO_LONG, strip, value_required
 
 bp = Blueprint("catalog", __name__, url_prefix="/catalog")
 

@@ -9,10 +9,26 @@ from __future__ import annotations
 import re
 
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField
 from wtforms import StringField, ValidationError
+from wtforms.validators import StopValidation
 
 from billing import money
+
+REQUIRED = _l("Ce champ est obligatoire.")
+TOO_LONG = _l("Au plus %(max)d caractères.")
+
+
+def strip(value):
+    """A filter for text fields: no leading or trailing spaces."""
+    return value.strip() if isinstance(value, str) else value
+
+
+def value_required(_form, field):
+    """Required, for a parsed field: unreadable text keeps its own message."""
+    if field.data is None and not field.errors:
+        raise StopValidation(REQUIRED)
 
 _EMAIL_SEPARATORS = re.compile(r"[,;\s]+")
 
@@ -129,8 +145,9 @@ class LimitedFileField(FileField):
         size = upload.stream.tell()
         upload.stream.seek(0)
         if size > self.max_bytes:
+            megabytes = f"{size / 1_048_576:.1f}".replace(".", ",")
             raise ValidationError(
-                f"Fichier trop volumineux ({size / 1_048_576:.1f} Mo) : "
+                f"Fichier trop volumineux ({megabytes} Mo) : "
                 f"{self.max_bytes // 1_048_576} Mo au maximum."
             )
         head = upload.stream.read(16)

@@ -36,11 +36,10 @@ from wtforms.validators import (
 from billing import accounts, mailer, money, numbering, settings, uploads
 from billing.models import Country, SmtpSecurity, db
 from blueprints import render
-from blueprints.fields import PDF, PNG_OR_JPEG, LimitedFileField
+from blueprints.fields import PDF, PNG_OR_JPEG, REQUIRED, LimitedFileField
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
-REQUIRED = _l("Ce champ est obligatoire.")
 INVALID_EMAIL = _l("Adresse email invalide.")
 
 

@@ -7,28 +7,14 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import StringField
-from wtforms.validators import DataRequired, Length, StopValidation
+from wtforms.validators import DataRequired, Length
 
 from billing import settings, taxes
 from billing.models import Country, TaxRate, db
 from blueprints import get_or_404, render
-from blueprints.fields import RateField
+from blueprints.fields import REQUIRED, TOO_LONG, RateField, strip, value_required
 
 bp = Blueprint("taxes", __name__, url_prefix="/settings/taxes")
-
-REQUIRED = _l("Ce champ est obligatoire.")
-TOO_LONG = _l("Au plus %(max)d caractères.")
-
-
-def strip(value):
-    return value.strip() if isinstance(value, str) else value
-
-
-def value_required(_form, field):
-    """Required, for a parsed field: unreadable text keeps its own message."""
-    if field.data is None and not field.errors:
-        raise StopValidation(REQUIRED)
-
 
 class TaxRateForm(FlaskForm):
     name = StringField(

@@ -65,7 +65,7 @@ def test_create_owner_refuses_a_short_password(app):
 def test_demo_creates_an_owner_and_a_french_business_and_prints_the_password(app, client):
     result = invoke(app, "demo")
     assert result.exit_code == 0, result.output
-    password = re.search(r"demo@facturier\.test with the password: (\S+)", result.output).group(1)
+    password = re.search(r"demo@camille-laurent-conseil\.fr with the password: (\S+)", result.output).group(1)
     with app.app_context():
         business = db.session.scalar(select(Business))
         assert business.name == "Camille Laurent Conseil"
@@ -75,7 +75,7 @@ def test_demo_creates_an_owner_and_a_french_business_and_prints_the_password(app
         assert business.iban.startswith("FR76")
         assert business.payment_terms_days == 30
         assert business.currency == "EUR"
-    response = client.post("/login", data={"email": "demo@facturier.test", "password": password})
+    response = client.post("/login", data={"email": "demo@camille-laurent-conseil.fr", "password": password})
     assert response.status_code == 303
     assert client.get("/clients/").status_code == 200
 
