@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 WORKERS ?= 2
 
-.PHONY: run dev test install install-dev translations migrate chromium bench clean
+.PHONY: run dev test install install-dev translations messages migrate chromium bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,13 @@ install-dev: $(VENV)/.installed-dev translations
 
 ## Compile the fr and en message catalogs (the .mo files are not committed).
 translations: | $(BIN)/python
-	$(BIN)/pybabel compile --use-fuzzy -q -d translations
+	$(BIN)/pybabel -q compile --use-fuzzy -d translations
+
+## Extract the strings to translate into messages.pot and merge them into the fr and en catalogs.
+messages: | $(BIN)/python
+	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext -k lazy_ngettext:1,2 \
+	  --project Facturier -o translations/messages.pot .
+	$(BIN)/pybabel -q update -i translations/messages.pot -d translations
 
 migrate: install
 	$(BIN)/flask --app app db upgrade

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sqlite3
 from pathlib import Path
 
 import click
@@ -110,9 +111,11 @@ def _instance_secret_key(instance_path: Path) -> str:
 
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    """WAL, foreign keys and a busy timeout on every SQLite connection."""
-    import sqlite3
+    """WAL, foreign keys and a busy timeout on every SQLite connection.
 
+    The driver's own implicit BEGIN is turned off: `_sqlite_begin` starts each
+    transaction itself, so a write that allocates a number can take the lock first.
+    """
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -120,6 +123,15 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
         cursor.execute("PRAGMA busy_timeout=5000")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        dbapi_connection.isolation_level = None
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin(connection) -> None:
+    """BEGIN, or BEGIN IMMEDIATE (write lock first) when asked with `sqlite_immediate`."""
+    if connection.dialect.name == "sqlite":
+        immediate = connection.get_execution_options().get("sqlite_immediate")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def _select_locale() -> str:

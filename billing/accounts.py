@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -30,24 +31,25 @@ def normalize_email(email: str) -> str:
     try:
         return validate_email(email.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as error:
-        raise AccountError(f"Adresse email invalide : {email.strip() or '(vide)'}") from error
+        address = email.strip() or _("(vide)")
+        raise AccountError(_("Adresse email invalide : %(address)s", address=address)) from error
 
 
 def check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(
-            f"Le mot de passe doit contenir au moins {MIN_PASSWORD_LENGTH} caractères."
+            _("Le mot de passe doit contenir au moins %(n)s caractères.", n=MIN_PASSWORD_LENGTH)
         )
 
 
 def create_owner(email: str, password: str, business_name: str) -> User:
     """Create the one owner account and the business it runs."""
     if owner_exists():
-        raise AccountError("Le compte propriétaire existe déjà.")
+        raise AccountError(_("Le compte propriétaire existe déjà."))
     email = normalize_email(email)
     check_password(password)
     if not business_name.strip():
-        raise AccountError("Le nom de l'entreprise est obligatoire.")
+        raise AccountError(_("Le nom de l'entreprise est obligatoire."))
     user = User(email=email, password_hash=generate_password_hash(password, method="scrypt"))
     db.session.add(user)
     settings.create_business(business_name.strip(), email)
@@ -75,8 +77,11 @@ def authenticate(
     if recent_failures(address, now, window) >= max_failures:
         minutes = int(window.total_seconds() // 60)
         raise TooManyAttempts(
-            f"Trop de tentatives de connexion depuis votre adresse. "
-            f"Réessayez dans {minutes} minutes."
+            _(
+                "Trop de tentatives de connexion depuis votre adresse. "
+                "Réessayez dans %(minutes)s minutes.",
+                minutes=minutes,
+            )
         )
     user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
     ok = user is not None and check_password_hash(user.password_hash, password)
@@ -90,7 +95,7 @@ def authenticate(
 
 def change_password(user: User, current: str, new: str) -> None:
     if not check_password_hash(user.password_hash, current):
-        raise AccountError("Le mot de passe actuel est incorrect.")
+        raise AccountError(_("Le mot de passe actuel est incorrect."))
     check_password(new)
     user.password_hash = generate_password_hash(new, method="scrypt")
     db.session.flush()

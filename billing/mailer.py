@@ -14,6 +14,7 @@ import ssl
 from email.utils import formataddr
 
 import flask_mail
+from flask_babel import gettext as _
 
 from billing.models import Business, SmtpSecurity
 
@@ -76,8 +77,11 @@ def send(business: Business, mail_message: flask_mail.Message) -> None:
     """Deliver one message with the business's SMTP server, or raise MailError."""
     if not business.smtp_configured:
         raise NotConfigured(
-            "Aucun serveur SMTP n'est configuré : les messages sont écrits dans le dossier "
-            f"{OUTBOX_FOLDER} au lieu d'être envoyés."
+            _(
+                "Aucun serveur SMTP n'est configuré : les messages sont écrits dans le dossier "
+                "%(folder)s au lieu d'être envoyés.",
+                folder=OUTBOX_FOLDER,
+            )
         )
     envelope_from = business.smtp_sender or business.email
     try:
@@ -91,46 +95,52 @@ def _explain(error: Exception, business: Business) -> str:
     """A French sentence for what went wrong while talking to the SMTP server."""
     server = f"{business.smtp_host}:{business.smtp_port}"
     if isinstance(error, smtplib.SMTPAuthenticationError):
-        return "Identifiant ou mot de passe SMTP refusé par le serveur."
+        return _("Identifiant ou mot de passe SMTP refusé par le serveur.")
     if isinstance(error, smtplib.SMTPRecipientsRefused):
-        return "Destinataire refusé par le serveur SMTP : " + ", ".join(error.recipients) + "."
+        return _("Destinataire refusé par le serveur SMTP : %(recipients)s.",
+                 recipients=", ".join(error.recipients))
     if isinstance(error, smtplib.SMTPSenderRefused):
-        return f"Adresse d'expéditeur refusée par le serveur SMTP : {error.sender}."
+        return _("Adresse d'expéditeur refusée par le serveur SMTP : %(sender)s.",
+                 sender=error.sender)
     if isinstance(error, smtplib.SMTPResponseException):
         reply = error.smtp_error
         if isinstance(reply, bytes):
             reply = reply.decode(errors="replace")
-        return f"Le serveur SMTP a refusé le message ({error.smtp_code} {reply})."
+        return _("Le serveur SMTP a refusé le message (%(code)s %(reply)s).",
+                 code=error.smtp_code, reply=reply)
     if isinstance(error, smtplib.SMTPNotSupportedError):
-        return ("Le serveur SMTP ne prend pas en charge le chiffrement STARTTLS ou "
-                "l'authentification demandés : vérifiez le mode de sécurité.")
+        return _("Le serveur SMTP ne prend pas en charge le chiffrement STARTTLS ou "
+                 "l'authentification demandés : vérifiez le mode de sécurité.")
     if isinstance(error, smtplib.SMTPServerDisconnected):
-        return (f"Le serveur SMTP {server} a coupé la connexion : "
-                "vérifiez le port et le mode de sécurité.")
+        return _("Le serveur SMTP %(server)s a coupé la connexion : "
+                 "vérifiez le port et le mode de sécurité.", server=server)
     if isinstance(error, flask_mail.BadHeaderError):
-        return ("Le message contient un en-tête invalide "
-                "(retour à la ligne dans le titre ou le nom).")
+        return _("Le message contient un en-tête invalide "
+                 "(retour à la ligne dans le titre ou le nom).")
     if isinstance(error, ssl.SSLError):
-        return (f"La connexion chiffrée avec {server} a échoué : "
-                "vérifiez le port et le mode de sécurité.")
+        return _("La connexion chiffrée avec %(server)s a échoué : "
+                 "vérifiez le port et le mode de sécurité.", server=server)
     if isinstance(error, (TimeoutError, socket.timeout)):
-        return f"Le serveur SMTP {server} ne répond pas (délai de {TIMEOUT_SECONDS} s dépassé)."
+        return _("Le serveur SMTP %(server)s ne répond pas (délai de %(seconds)s s dépassé).",
+                 server=server, seconds=TIMEOUT_SECONDS)
     if isinstance(error, ConnectionRefusedError):
-        return f"Connexion refusée par {server} : vérifiez l'adresse et le port du serveur SMTP."
+        return _("Connexion refusée par %(server)s : "
+                 "vérifiez l'adresse et le port du serveur SMTP.", server=server)
     if isinstance(error, socket.gaierror):
-        return f"Serveur SMTP introuvable : {business.smtp_host}."
+        return _("Serveur SMTP introuvable : %(host)s.", host=business.smtp_host)
     if isinstance(error, OSError):
-        return f"Impossible de joindre le serveur SMTP {server} ({error.strerror or error})."
-    return f"Échec de l'envoi : {error}."
+        return _("Impossible de joindre le serveur SMTP %(server)s (%(reason)s).",
+                 server=server, reason=error.strerror or error)
+    return _("Échec de l'envoi : %(error)s.", error=error)
 
 
 def send_test(business: Business, to: str) -> None:
     """Send a short test message to `to` with the saved SMTP settings."""
-    body = (
-        "Bonjour,\n\n"
-        f"Ce message confirme que Facturier peut envoyer des emails avec le serveur "
-        f"{business.smtp_host}.\n"
+    body = _(
+        "Bonjour,\n\nCe message confirme que Facturier peut envoyer des emails avec le serveur "
+        "%(host)s.\n",
+        host=business.smtp_host,
     )
     if business.email_signature:
         body += "\n-- \n" + business.email_signature + "\n"
-    send(business, message(business, [to], "Facturier : message de test", body))
+    send(business, message(business, [to], _("Facturier : message de test"), body))

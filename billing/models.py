@@ -8,7 +8,7 @@ and are never rendered back into a page.
 from __future__ import annotations
 
 import enum
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import (
@@ -51,6 +51,19 @@ class SmtpSecurity(enum.Enum):
 class JobStatus(enum.Enum):
     OPEN = "open"
     CLOSED = "closed"
+
+
+class InvoiceKind(enum.Enum):
+    INVOICE = "invoice"
+    CREDIT_NOTE = "credit_note"  # « Avoir »: cancels an invoice
+
+
+class InvoiceStatus(enum.Enum):
+    DRAFT = "draft"  # Brouillon: no number yet
+    TO_SEND = "to_send"  # À envoyer: finalized, numbered
+    AWAITING_PAYMENT = "awaiting_payment"  # Paiement attendu: sent
+    PAID = "paid"  # Payée
+    CANCELLED = "cancelled"  # Annulée: by a credit note
 
 
 class User(db.Model):
@@ -211,3 +224,154 @@ class Job(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     client: Mapped[Client] = relationship(back_populates="jobs")
+
+
+class Invoice(db.Model):
+    """An invoice or a credit note. Totals are stored, in cents, recomputed on every change.
+
+    A draft has no number. Once finalized it is never deleted; a credit note
+    (`kind` CREDIT_NOTE, `credited_invoice_id` set) cancels it.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[InvoiceKind] = mapped_column(default=InvoiceKind.INVOICE, index=True)
+    number: Mapped[str | None] = mapped_column(String(40), unique=True)
+    status: Mapped[InvoiceStatus] = mapped_column(default=InvoiceStatus.DRAFT, index=True)
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("client.id"), index=True)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("job.id"), index=True)
+    issue_date: Mapped[date] = mapped_column(index=True)
+    payment_terms_days: Mapped[int] = mapped_column(default=30)
+    due_date: Mapped[date] = mapped_column(index=True)
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    reference: Mapped[str] = mapped_column(String(100), default="")
+    notes: Mapped[str] = mapped_column(Text, default="")
+    footer: Mapped[str] = mapped_column(Text, default="")
+
+    net_cents: Mapped[int] = mapped_column(default=0)
+    tax_cents: Mapped[int] = mapped_column(default=0)
+    total_cents: Mapped[int] = mapped_column(default=0)
+    paid_cents: Mapped[int] = mapped_column(default=0)
+    credited_cents: Mapped[int] = mapped_column(default=0)
+
+    revision: Mapped[int] = mapped_column(default=1)
+    finalized_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]  # first sending (by email or by hand)
+    sent_revision: Mapped[int | None]  # the last revision that left: editing it makes a new one
+    credited_invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
+
+    client: Mapped[Client | None] = relationship()
+    job: Mapped[Job | None] = relationship()
+    lines: Mapped[list[InvoiceLine]] = relationship(
+        back_populates="invoice", order_by="InvoiceLine.position", cascade="all, delete-orphan"
+    )
+    taxes: Mapped[list[InvoiceTax]] = relationship(
+        order_by="InvoiceTax.position", cascade="all, delete-orphan"
+    )
+    instalments: Mapped[list[Instalment]] = relationship(
+        order_by="Instalment.position", cascade="all, delete-orphan"
+    )
+    credited_invoice: Mapped[Invoice | None] = relationship(remote_side=[id])
+
+    @property
+    def balance_cents(self) -> int:
+        """What the client still owes."""
+        return self.total_cents - self.paid_cents - self.credited_cents
+
+    @property
+    def is_credit_note(self) -> bool:
+        return self.kind is InvoiceKind.CREDIT_NOTE
+
+    @property
+    def is_draft(self) -> bool:
+        return self.status is InvoiceStatus.DRAFT
+
+    def is_overdue(self, today: date) -> bool:
+        """« En retard »: sent, due date passed, something left to pay."""
+        return (
+            self.status is InvoiceStatus.AWAITING_PAYMENT
+            and self.due_date < today
+            and self.balance_cents > 0
+        )
+
+    @property
+    def is_partially_paid(self) -> bool:
+        """« Paiement partiel »: some paid, some left."""
+        return self.paid_cents > 0 and self.balance_cents > 0
+
+
+class InvoiceLine(db.Model):
+    """A line: a copy of what was sold, never a live link to the catalog."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(default=0)
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("item.id", ondelete="SET NULL"))
+    description: Mapped[str] = mapped_column(Text, default="")
+    quantity_millis: Mapped[int] = mapped_column(default=1000)  # thousandths: 1500 = 1,5
+    unit: Mapped[str] = mapped_column(String(30), default="")
+    unit_price_cents: Mapped[int] = mapped_column(default=0)
+    discount_percent_millis: Mapped[int | None]  # thousandths of a percent
+    discount_cents: Mapped[int | None]
+    net_cents: Mapped[int] = mapped_column(default=0)
+
+    invoice: Mapped[Invoice] = relationship(back_populates="lines")
+    taxes: Mapped[list[InvoiceLineTax]] = relationship(
+        order_by="InvoiceLineTax.id", cascade="all, delete-orphan"
+    )
+
+
+class InvoiceLineTax(db.Model):
+    """A tax on a line: name, rate and registration number copied from the tax rate."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    line_id: Mapped[int] = mapped_column(
+        ForeignKey("invoice_line.id", ondelete="CASCADE"), index=True
+    )
+    tax_rate_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tax_rate.id", ondelete="SET NULL"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(60))
+    rate_millis: Mapped[int]
+    registration_number: Mapped[str] = mapped_column(String(50), default="")
+
+
+class InvoiceTax(db.Model):
+    """One tax of an invoice, computed on the sum of the nets that carry it."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(default=0)
+    name: Mapped[str] = mapped_column(String(60))
+    rate_millis: Mapped[int]
+    registration_number: Mapped[str] = mapped_column(String(50), default="")
+    base_cents: Mapped[int]
+    amount_cents: Mapped[int]
+
+
+class Instalment(db.Model):
+    """One due date of a payment schedule (« Calendrier de paiement »)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(default=0)
+    due_date: Mapped[date]
+    percent_millis: Mapped[int | None]  # as typed, when given as a percentage
+    amount_cents: Mapped[int]
+
+
+class Event(db.Model):
+    """A line of an invoice's or a client's history (« Historique »)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    invoice_id: Mapped[int | None] = mapped_column(
+        ForeignKey("invoice.id", ondelete="CASCADE"), index=True
+    )
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("client.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    revision: Mapped[int | None]
+
+    invoice: Mapped[Invoice | None] = relationship()

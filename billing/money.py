@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+from flask_babel import gettext as _
+
 CENT = Decimal("0.01")
 _SPACES = re.compile(r"[\s\u00a0\u202f']")
 _NUMBER = re.compile(r"^[+-]?(\d+)?([.,]\d*)?$")
@@ -90,13 +92,13 @@ class Discount:
     def of(self, gross_cents: int) -> int:
         if self.percent is not None:
             if not Decimal(0) <= self.percent <= Decimal(100):
-                raise AmountError("Une remise en pourcentage doit être comprise entre 0 et 100 %.")
+                raise AmountError(_("Une remise en pourcentage doit être comprise entre 0 et 100 %."))
             return round_cents(Decimal(gross_cents) * self.percent / 100 / 100)
         cents = self.cents or 0
         if cents < 0:
-            raise AmountError("Une remise ne peut pas être négative.")
+            raise AmountError(_("Une remise ne peut pas être négative."))
         if cents > max(gross_cents, 0):
-            raise AmountError("La remise dépasse le montant de la ligne.")
+            raise AmountError(_("La remise dépasse le montant de la ligne."))
         return cents
 
 
@@ -201,25 +203,30 @@ def split_instalments(total_cents: int, specs: list[InstalmentSpec]) -> list[int
     for spec in specs:
         if spec.percent is not None:
             if spec.percent <= 0:
-                raise AmountError("Chaque échéance doit être positive.")
+                raise AmountError(_("Chaque échéance doit être positive."))
             amounts.append(round_cents(Decimal(total_cents) * spec.percent / 100 / 100))
         else:
             if spec.cents is None or spec.cents <= 0:
-                raise AmountError("Chaque échéance doit être positive.")
+                raise AmountError(_("Chaque échéance doit être positive."))
             amounts.append(spec.cents)
     percents = [s.percent for s in specs if s.percent is not None]
     if percents and len(percents) == len(specs) and sum(percents) != 100:
         raise AmountError(
-            f"Les échéances totalisent {format_rate_plain(int(sum(percents) * 1000))} % au lieu de 100 %."
+            _(
+                "Les échéances totalisent %(total)s %% au lieu de 100 %%.",
+                total=format_rate_plain(int(sum(percents) * 1000)),
+            )
         )
     difference = total_cents - sum(amounts)
     if specs[-1].percent is not None and abs(difference) <= len(percents):
         amounts[-1] += difference
     elif difference:
         raise AmountError(
-            "Les échéances ne totalisent pas le montant de la facture "
-            f"(écart de {format_plain(difference)})."
+            _(
+                "Les échéances ne totalisent pas le montant de la facture (écart de %(gap)s).",
+                gap=format_plain(difference),
+            )
         )
     if any(amount <= 0 for amount in amounts):
-        raise AmountError("Chaque échéance doit être positive.")
+        raise AmountError(_("Chaque échéance doit être positive."))
     return amounts

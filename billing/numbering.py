@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from billing import settings
@@ -38,24 +39,32 @@ class NumberingError(Exception):
 def check_format(fmt: str) -> None:
     """Refuse a format that could not number documents; the message says why."""
     if not fmt:
-        raise NumberingError("Le format est obligatoire, par exemple F-{YYYY}-{SEQ:04}.")
+        raise NumberingError(_("Le format est obligatoire, par exemple F-{YYYY}-{SEQ:04}."))
     if len(fmt) > MAX_FORMAT_LENGTH:
-        raise NumberingError(f"Le format est trop long : {MAX_FORMAT_LENGTH} caractères au maximum.")
+        raise NumberingError(
+            _("Le format est trop long : %(max)s caractères au maximum.", max=MAX_FORMAT_LENGTH)
+        )
     names = _TOKEN.findall(fmt)
     unknown = [name for name in names if name not in ("YYYY", "YY", "MM") and not _SEQ.fullmatch(name)]
     if unknown:
         listed = ", ".join("{" + name + "}" for name in unknown)
         raise NumberingError(
-            f"Variable inconnue : {listed}. Variables permises : {{YYYY}}, {{YY}}, {{MM}}, "
-            "{SEQ} ou {SEQ:04}."
+            _(
+                "Variable inconnue : %(listed)s. Variables permises : {YYYY}, {YY}, {MM}, "
+                "{SEQ} ou {SEQ:04}.",
+                listed=listed,
+            )
         )
     if sum(1 for name in names if _SEQ.fullmatch(name)) != 1:
-        raise NumberingError("Le format doit contenir une seule fois {SEQ} (ou {SEQ:04}).")
+        raise NumberingError(_("Le format doit contenir une seule fois {SEQ} (ou {SEQ:04})."))
     bad = sorted({c for c in _TOKEN.sub("", fmt) if not (c.isalnum() or c in _LITERAL_EXTRA)})
     if bad:
+        shown = " ".join(_("espace") if c.isspace() else c for c in bad)
         raise NumberingError(
-            "Caractères non permis : " + " ".join("espace" if c.isspace() else c for c in bad)
-            + ". Utilisez des lettres, des chiffres et - _ . / #."
+            _(
+                "Caractères non permis : %(chars)s. Utilisez des lettres, des chiffres et - _ . / #.",
+                chars=shown,
+            )
         )
 
 
@@ -120,18 +129,65 @@ def set_next_value(series: str, year: int, value: int) -> None:
     if series not in SERIES_FORMATS:
         raise ValueError(f"Unknown series: {series}")
     if not 1 <= value <= MAX_VALUE:
-        raise NumberingError(f"Le prochain numéro doit être compris entre 1 et {MAX_VALUE}.")
+        raise NumberingError(
+            _("Le prochain numéro doit être compris entre 1 et %(max)s.", max=MAX_VALUE)
+        )
     row = _row(series, year, for_update=True)
     if row is None:
         row = NumberSequence(series=series, year=year, next_value=value, last_issued=0)
         db.session.add(row)
     elif value <= row.last_issued:
         raise NumberingError(
-            f"Le numéro {row.last_issued} a déjà été attribué : "
-            f"le prochain numéro doit être au moins {row.last_issued + 1}."
+            _(
+                "Le numéro %(number)s a déjà été attribué : "
+                "le prochain numéro doit être au moins %(next)s.",
+                number=row.last_issued,
+                next=row.last_issued + 1,
+            )
         )
     row.next_value = value
     db.session.flush()
+
+
+def continue_after(series: str, today: date, number: str) -> None:
+    """After a number was edited by hand, make the series go on after it.
+
+    A number that does not follow the series' format (or is lower than the
+    counter) leaves the counter where it is.
+    """
+    fmt = series_format(series)
+    pattern = re.escape(fmt)
+    for token in _TOKEN.findall(fmt):
+        group = "(?P<seq>[0-9]+)" if _SEQ.fullmatch(token) else "[0-9]+"
+        pattern = pattern.replace(re.escape("{" + token + "}"), group, 1)
+    match = re.fullmatch(pattern, number)
+    if match is None:
+        return
+    value = int(match.group("seq"))
+    year = sequence_year(fmt, today)
+    row = _row(series, year, for_update=True)
+    if row is None:
+        row = NumberSequence(series=series, year=year, next_value=1, last_issued=0)
+        db.session.add(row)
+    if value >= row.next_value:
+        row.next_value = value + 1
+        row.last_issued = value
+    db.session.flush()
+
+
+def lock() -> None:
+    """Start the write transaction a number is allocated in, holding the write lock.
+
+    On SQLite the transaction starts with BEGIN IMMEDIATE, so two finalizations
+    never read the same counter (see `_sqlite_begin` in app.py); on PostgreSQL
+    `allocate` reads the counter row FOR UPDATE. Call it before loading what
+    will be numbered: the read-only transaction open so far is ended.
+    """
+    session = db.session
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("numbering.lock() must come before any change")
+    session.commit()
+    session.connection(execution_options={"sqlite_immediate": True})
 
 
 def allocate(series: str, today: date) -> str:

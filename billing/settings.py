@@ -12,6 +12,7 @@ from functools import cache
 from pathlib import PurePath
 from zoneinfo import ZoneInfo, available_timezones
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
@@ -104,7 +105,10 @@ def check_template(text: str) -> None:
     if unknown:
         listed = ", ".join(dict.fromkeys("{" + name + "}" for name in unknown))
         allowed = ", ".join("{" + name + "}" for name in PLACEHOLDERS)
-        raise SettingsError(f"Variable inconnue : {listed}. Variables permises : {allowed}.")
+        raise SettingsError(
+            _("Variable inconnue : %(listed)s. Variables permises : %(allowed)s.",
+              listed=listed, allowed=allowed)
+        )
 
 
 def fill_template(template: str, values: dict) -> str:
@@ -125,24 +129,30 @@ def normalize_iban(text: str) -> str:
     """« fr76 3000 6000 0112 3456 7890 189 » → « FR7630006000011234567890189 » (mod-97 checked)."""
     iban = _compact(text)
     if not _IBAN.fullmatch(iban):
-        raise SettingsError("IBAN invalide : 2 lettres, 2 chiffres puis 11 à 30 lettres ou chiffres.")
+        raise SettingsError(
+            _("IBAN invalide : 2 lettres, 2 chiffres puis 11 à 30 lettres ou chiffres.")
+        )
     digits = "".join(str(int(c, 36)) for c in iban[4:] + iban[:4])
     if int(digits) % 97 != 1:
-        raise SettingsError("IBAN invalide : la clé de contrôle ne correspond pas. Vérifiez la saisie.")
+        raise SettingsError(
+            _("IBAN invalide : la clé de contrôle ne correspond pas. Vérifiez la saisie.")
+        )
     return iban
 
 
 def normalize_bic(text: str) -> str:
     bic = _compact(text)
     if not _BIC.fullmatch(bic):
-        raise SettingsError("BIC invalide : 8 ou 11 lettres et chiffres, par exemple BNPAFRPPXXX.")
+        raise SettingsError(
+            _("BIC invalide : 8 ou 11 lettres et chiffres, par exemple BNPAFRPPXXX.")
+        )
     return bic
 
 
 def normalize_siren(text: str) -> str:
     siren = _compact(text)
     if not (siren.isdigit() and len(siren) == 9):
-        raise SettingsError("Le SIREN compte 9 chiffres, par exemple 123 456 789.")
+        raise SettingsError(_("Le SIREN compte 9 chiffres, par exemple 123 456 789."))
     return siren
 
 
@@ -151,7 +161,7 @@ def normalize_bce(text: str) -> str:
     if number.startswith("BE"):
         number = number[2:]
     if not (number.isdigit() and len(number) == 10):
-        raise SettingsError("Le numéro BCE compte 10 chiffres, par exemple 0123.456.789.")
+        raise SettingsError(_("Le numéro BCE compte 10 chiffres, par exemple 0123.456.789."))
     return number
 
 
@@ -213,6 +223,6 @@ def remove_terms(row: Business) -> str | None:
 
 def set_language(user: User, language: str) -> None:
     if language not in LANGUAGES:
-        raise SettingsError("Langue non prise en charge.")
+        raise SettingsError(_("Langue non prise en charge."))
     user.language = language
     db.session.flush()

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import IO
 
 from flask import current_app
+from flask_babel import gettext as _
 from PIL import Image
 from werkzeug.datastructures import FileStorage
 
@@ -38,11 +39,11 @@ def image_extension(stream: IO[bytes]) -> str:
                 kind = image.format
                 image.verify()
     except Exception as error:  # Pillow raises many kinds for a broken file
-        raise UploadError("Image illisible : envoyez un fichier PNG ou JPEG valide.") from error
+        raise UploadError(_("Image illisible : envoyez un fichier PNG ou JPEG valide.")) from error
     finally:
         stream.seek(0)
     if kind not in _IMAGE_FORMATS:
-        raise UploadError("Type de fichier refusé : PNG ou JPEG attendu.")
+        raise UploadError(_("Type de fichier refusé : PNG ou JPEG attendu."))
     return _IMAGE_FORMATS[kind]
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_wtf.file import FileField
 from wtforms import StringField, ValidationError
 from wtforms.validators import StopValidation
@@ -63,7 +65,7 @@ class _TextParsedField(StringField):
 class AmountField(_TextParsedField):
     """An amount of money typed as « 1 234,56 »; data is integer cents."""
 
-    invalid_message = "Montant invalide : utilisez des chiffres, par exemple 1 234,56."
+    invalid_message = _l("Montant invalide : utilisez des chiffres, par exemple 1 234,56.")
 
     def __init__(self, *args, allow_negative: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -75,14 +77,14 @@ class AmountField(_TextParsedField):
     def parse(self, text: str) -> int:
         cents = money.parse_amount(text)
         if cents < 0 and not self.allow_negative:
-            raise ValueError("Le montant ne peut pas être négatif.")
+            raise ValueError(_("Le montant ne peut pas être négatif."))
         return cents
 
 
 class RateField(_TextParsedField):
     """A percentage with up to 3 decimals (« 9,975 »); data is thousandths of a percent."""
 
-    invalid_message = "Taux invalide : un pourcentage avec au plus 3 décimales, par exemple 9,975."
+    invalid_message = _l("Taux invalide : un pourcentage avec au plus 3 décimales, par exemple 9,975.")
 
     def format(self, value: int) -> str:
         return money.format_rate_plain(value)
@@ -90,7 +92,7 @@ class RateField(_TextParsedField):
     def parse(self, text: str) -> int:
         rate = money.parse_rate(text.rstrip("%").strip())
         if rate < 0 or rate > 100_000:
-            raise ValueError("Le taux doit être compris entre 0 et 100 %.")
+            raise ValueError(_("Le taux doit être compris entre 0 et 100 %."))
         return rate
 
 
@@ -124,8 +126,12 @@ class EmailListField(StringField):
                 bad.append(address)
         if bad:
             raise ValidationError(
-                ("Adresse email invalide : " if len(bad) == 1 else "Adresses email invalides : ")
-                + ", ".join(bad)
+                ngettext(
+                    "Adresse email invalide : %(addresses)s",
+                    "Adresses email invalides : %(addresses)s",
+                    len(bad),
+                    addresses=", ".join(bad),
+                )
             )
 
 
@@ -147,13 +153,18 @@ class LimitedFileField(FileField):
         if size > self.max_bytes:
             megabytes = f"{size / 1_048_576:.1f}".replace(".", ",")
             raise ValidationError(
-                f"Fichier trop volumineux ({megabytes} Mo) : "
-                f"{self.max_bytes // 1_048_576} Mo au maximum."
+                _(
+                    "Fichier trop volumineux (%(size)s Mo) : %(max)s Mo au maximum.",
+                    size=megabytes,
+                    max=self.max_bytes // 1_048_576,
+                )
             )
         head = upload.stream.read(16)
         upload.stream.seek(0)
         if not any(head.startswith(magic) for magic in self.kinds.values()):
-            raise ValidationError("Type de fichier refusé : " + " ou ".join(self.kinds) + " attendu.")
+            or_word = _("ou")
+            kinds = f" {or_word} ".join(self.kinds)
+            raise ValidationError(_("Type de fichier refusé : %(kinds)s attendu.", kinds=kinds))
 
 
 PNG_OR_JPEG = {"PNG": b"\x89PNG\r\n\x1a\n", "JPEG": b"\xff\xd8\xff"}

@@ -92,8 +92,10 @@ def _logo_decodes(upload):
 def _prefix(*prefixes: str):
     def check(value: str) -> str:
         if not value.startswith(prefixes):
+            or_word = _("ou")
             raise settings.SettingsError(
-                "Cette clé doit commencer par " + " ou ".join(prefixes) + "."
+                _("Cette clé doit commencer par %(prefixes)s.",
+                  prefixes=f" {or_word} ".join(prefixes))
             )
         return value
 

@@ -6,14 +6,19 @@ opens its own (`with app.app_context():`), so nothing leaks between them.
 
 from __future__ import annotations
 
+import os
 import secrets
 import socket
+import tempfile
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 from flask.testing import FlaskClient
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import event
@@ -24,6 +29,22 @@ from billing.models import db
 
 OWNER_EMAIL = "owner@example.fr"
 OWNER_PASSWORD = "correct horse battery"
+TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
+
+
+def pytest_configure(config):
+    """Compile the catalogs like `make translations` when a .mo is missing or older than its .po."""
+    for po in TRANSLATIONS.glob("*/LC_MESSAGES/messages.po"):
+        mo = po.with_suffix(".mo")
+        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+            continue
+        with po.open("rb") as source:
+            catalog = read_po(source, locale=po.parent.parent.name)
+        # Written aside then renamed: a test run started meanwhile never reads half a file.
+        with tempfile.NamedTemporaryFile(dir=po.parent, suffix=".mo", delete=False) as target:
+            write_mo(target, catalog, use_fuzzy=True)
+        os.chmod(target.name, 0o644)
+        os.replace(target.name, mo)
 
 
 class CSRFClient(FlaskClient):

@@ -31,3 +31,30 @@ def make_job(client: Client, name="Refonte du site", status=JobStatus.OPEN, **fi
     db.session.add(job)
     db.session.flush()
     return job
+
+
+def make_invoice(client: Client | None = None, lines=((1, 10_000),), taxes=(), today=None, **fields):
+    """A draft with `lines` as (quantity, unit price in cents) pairs, each carrying `taxes`."""
+    from datetime import date
+    from decimal import Decimal
+
+    from billing import invoices
+
+    today = today or date(2026, 11, 24)
+    invoice = invoices.create_draft(today, client)
+    for quantity, price in lines:
+        line = invoices.add_line(invoice)
+        invoices.update_line(
+            line,
+            invoices.LineDetails(
+                description=f"Prestation à {price / 100:.2f}",
+                quantity=Decimal(str(quantity)),
+                unit="jour",
+                unit_price_cents=price,
+                tax_rates=tuple(taxes),
+            ),
+        )
+    for name, value in fields.items():
+        setattr(invoice, name, value)
+    db.session.flush()
+    return invoice

@@ -192,20 +192,32 @@ def seed_a_busy_business(app) -> dict:
         return {"client": main.id, "item": item.id, "tax": tva.id}
 
 
+# Buttons and navigation links a thumb must hit: at least 40 px high.
+SMALL_TARGETS = """() => [...document.querySelectorAll('button, a.button, nav a, .actions > a')]
+    .filter(e => e.offsetParent !== null && e.getBoundingClientRect().height < 40)
+    .map(e => e.textContent.trim())"""
+
+
 def test_screenshot_tour(sized_page, live_server):
-    """Every page at both widths: screenshots for a person to look at, none wider than the screen."""
+    """Every page at both widths: screenshots for a person to look at, none wider than the
+    screen, no button too small to tap."""
     page = sized_page
     width = WIDTHS[page.width_name]["width"]
     base = live_server.url
     too_wide: dict[str, int] = {}
+    too_small: dict[str, list[str]] = {}
 
     def visit(name: str, path: str | None = None, status: int = 200) -> None:
         if path is not None:
             response = page.goto(base + path)
             assert response.status == status, path
+        page.wait_for_load_state()  # styles applied before measuring
         page_width = page.evaluate("document.documentElement.scrollWidth")
         if page_width > width:
             too_wide[name] = page_width
+        small = page.evaluate(SMALL_TARGETS)
+        if small:
+            too_small[name] = small
         screenshot(page, f"tour-{name}")
 
     visit("setup", "/setup")
@@ -235,5 +247,7 @@ def test_screenshot_tour(sized_page, live_server):
     visit("settings-emails", "/settings/emails")
     visit("settings-payment", "/settings/payment")
     visit("settings-account", "/settings/account")
+    page.expected_statuses.add(404)
     visit("404", "/clients/999999", status=404)
     assert not too_wide, f"pages wider than the {width} px screen: {too_wide}"
+    assert not too_small, f"buttons or links under 40 px high: {too_small}"

@@ -5,6 +5,7 @@ from sqlalchemy import select
 
 from billing import settings
 from billing.models import Country, TaxRate, db
+from tests.conftest import count_queries
 from tests.factories import make_item, make_tax_rate
 
 HTMX = {"HX-Request": "true"}
@@ -300,3 +301,19 @@ def test_a_post_without_csrf_token_is_refused(app, auth_client):
     response = auth_client.post("/settings/taxes/", data={"name": "TPS", "rate": "5"}, csrf=False)
     assert response.status_code == 400
     assert rates_in_db(app) == []
+
+
+def test_taxes_page_runs_the_same_number_of_queries_for_10_and_500_rates(app, auth_client):
+    def fill(start, stop):
+        with app.app_context():
+            for n in range(start, stop):
+                make_tax_rate(f"Taxe {n}", rate_millis=n * 10, locked=n % 2 == 0)
+            db.session.commit()
+
+    fill(0, 10)
+    with count_queries(app) as small:
+        assert auth_client.get("/settings/taxes/").status_code == 200
+    fill(10, 500)
+    with count_queries(app) as large:
+        assert "Taxe 499" in auth_client.get("/settings/taxes/").get_data(as_text=True)
+    assert small() == large()

@@ -1,0 +1,18 @@
+"""The history of an invoice or a client: what happened, when (« Historique »)."""
+
+from __future__ import annotations
+
+from billing.models import Event, Invoice, db
+
+
+def log(invoice: Invoice, kind: str, detail: str = "") -> Event:
+    """Record `kind` (e.g. "finalized", "sent_manually") on the invoice and its client."""
+    event = Event(
+        invoice=invoice,
+        client_id=invoice.client_id,
+        kind=kind,
+        detail=detail,
+        revision=invoice.revision,
+    )
+    db.session.add(event)
+    return event
