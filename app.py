@@ -23,7 +23,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from billing import accounts, backup, demo
+from billing import accounts, backup, demo, numbering
 from billing.models import User, db
 from billing.settings import LANGUAGES
 
@@ -197,14 +197,22 @@ def _register_cli(app: Flask) -> None:
 
     @app.cli.command("demo")
     @click.option("--force", is_flag=True, help="Add the demo data even if clients exist.")
-    def demo_command(force: bool) -> None:
+    @click.option("--invoices", type=click.IntRange(min=1), metavar="N",
+                  help="Add N invoices over the last two years (loads the demo data if missing).")
+    def demo_command(force: bool, invoices: int | None) -> None:
         """Fill the database with a realistic demo business."""
+        summaries = []
         try:
-            summary = demo.load(force=force)
+            if invoices is None or not demo.loaded():
+                summaries.append(demo.load(force=force))
+                db.session.commit()
+            if invoices is not None:
+                numbering.lock()
+                summaries.append(demo.add_invoices(invoices))
+                db.session.commit()
         except demo.DemoRefused as error:
             raise click.ClickException(str(error)) from error
-        db.session.commit()
-        click.echo(summary)
+        click.echo("\n".join(summaries))
 
     @app.cli.command("backup")
     @click.argument("file", type=click.Path(dir_okay=False))

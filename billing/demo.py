@@ -1,26 +1,43 @@
 """Realistic demo data: a Paris consultant, French taxes, clients, a catalog and jobs.
 
 `load()` runs one step per kind of data; each step returns what it created
-in `Demo`, so a later step (invoices) can build on the earlier ones.
+in `Demo`. `add_invoices(n)` then adds two years of invoices to the demo
+clients, built in Python and inserted in bulk (`flask --app app demo --invoices N`).
 """
 
 from __future__ import annotations
 
+import random
 import secrets
+from collections import Counter
 from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import selectinload
 
-from billing import accounts, settings, taxes
+from billing import accounts, money, numbering, settings, taxes
 from billing.models import (
     Business,
     Client,
     Country,
+    Event,
+    Instalment,
+    Invoice,
+    InvoiceKind,
+    InvoiceLine,
+    InvoiceLineTax,
+    InvoiceStatus,
+    InvoiceTax,
     Item,
     Job,
     JobStatus,
+    NumberSequence,
     TaxRate,
     db,
+    utcnow,
 )
 
 DEMO_EMAIL = "demo@camille-laurent-conseil.fr"
@@ -199,3 +216,475 @@ def _summary(demo: Demo) -> str:
     if demo.password:
         lines.append(f"Log in as {DEMO_EMAIL} with the password: {demo.password}")
     return "\n".join(lines)
+
+
+# --- Invoices (`demo --invoices N`) ---------------------------------------------
+# Two years of invoices for the demo clients, planned in Python (totals from
+# `money.compute_totals`, exactly as `invoices.recompute` stores them) and
+# inserted in bulk: 5 000 invoices take a few seconds.
+
+DAYS = 730  # the invoices spread over the last two years
+S = InvoiceStatus
+
+
+@dataclass(frozen=True)
+class Habit:
+    """How a demo client is invoiced: how often, for what, with or without French VAT."""
+
+    weight: int
+    items: tuple[str, ...]
+    vat: bool = True
+    notes: str = ""
+    po_prefix: str = ""  # the client's purchase orders go in the reference
+
+
+HABITS = {
+    "Groupe Hexalis": Habit(
+        5, ("Journée de conseil", "Forfait audit technique", "Formation (journée)",
+            "Frais de déplacement"), po_prefix="BC-HX-"),
+    "Hexalis Services": Habit(
+        4, ("Heure de développement", "Maintenance mensuelle", "Demi-journée de conseil"),
+        po_prefix="HS-"),
+    "Association Les Jardins du Onzième": Habit(
+        2, ("Heure de développement", "Maintenance mensuelle",
+            "Livre « Piloter un projet numérique »")),
+    "Atelier Moreau": Habit(
+        2, ("Heure de développement", "Demi-journée de conseil", "Frais de déplacement")),
+    "Northwind Analytics Ltd": Habit(
+        3, ("Journée de conseil", "Heure de développement"), vat=False,
+        notes="Reverse charge: VAT to be accounted for by the recipient "
+              "(art. 196, Directive 2006/112/EC)."),
+    "Coopérative Boréale": Habit(
+        2, ("Formation (journée)", "Journée de conseil", "Livre « Piloter un projet numérique »"),
+        vat=False, notes="Prestation de services hors UE : TVA non applicable, art. 259-1 du CGI."),
+}
+
+# Quantities that make sense for each unit of the catalog (as typed: 0,5 day, 3,5 hours).
+QUANTITIES = {
+    "jour": ("0.5", "1", "2", "3", "5", "8"),
+    "demi-journée": ("1", "2", "3"),
+    "heure": ("2", "3.5", "7", "12", "20", "35"),
+    "forfait": ("1",),
+    "mois": ("1", "3"),
+    "km": ("42", "118", "465", "584", "1160"),
+    "exemplaire": ("1", "5", "12", "30"),
+}
+FREE_LINES = (
+    ("Licence logicielle (refacturation)", 14_900),
+    ("Hébergement annuel (refacturation)", 29_900),
+    ("Nom de domaine (refacturation)", 1_500),
+)
+LINE_COUNTS = (1, 1, 2, 2, 3, 4, 6)
+
+
+@dataclass
+class World:
+    """The demo clients (those with something to buy), the catalog and the jobs, from the database."""
+
+    clients: list[Client]
+    items: dict[str, Item]
+    jobs: dict[int, list[Job]]
+
+
+@dataclass
+class PlannedLine:
+    item_id: int | None
+    description: str
+    quantity: Decimal
+    unit: str
+    unit_price_cents: int
+    discount: money.Discount
+    taxes: list[TaxRate]
+
+    def as_money(self) -> money.Line:
+        keys = tuple(money.TaxKey(t.name, t.rate_millis, t.registration_number) for t in self.taxes)
+        return money.Line(self.quantity, self.unit_price_cents, self.discount, keys)
+
+
+@dataclass
+class Plan:
+    """One invoice or credit note, ready to insert."""
+
+    client: Client
+    job_id: int | None
+    issue: date
+    terms: int
+    due: date
+    lines: list[PlannedLine]
+    totals: money.Totals
+    reference: str = ""
+    notes: str = ""
+    kind: InvoiceKind = InvoiceKind.INVOICE
+    status: InvoiceStatus = S.DRAFT
+    number: str | None = None
+    schedule: list[tuple[date, Decimal, int]] = field(default_factory=list)  # due, %, cents
+    paid_cents: int = 0
+    credited_cents: int = 0
+    created: datetime | None = None
+    finalized: datetime | None = None
+    sent: datetime | None = None
+    updated: datetime | None = None
+    credit_note: Plan | None = None  # on a cancelled invoice
+    credits: Plan | None = None  # on a credit note: the invoice it cancels
+    id: int | None = None
+
+
+@dataclass
+class Clock:
+    """Working hours in the business's time zone, stored as naive UTC, never after now."""
+
+    zone: ZoneInfo
+    now: datetime
+    rng: random.Random
+
+    def at(self, day: date, after: datetime | None = None) -> datetime:
+        local = datetime.combine(day, time(8)) + timedelta(minutes=self.rng.randrange(11 * 60))
+        moment = local.replace(tzinfo=self.zone).astimezone(timezone.utc).replace(tzinfo=None)
+        if after is not None:
+            moment = max(moment, after + timedelta(minutes=self.rng.randrange(5, 120)))
+        return min(moment, self.now)
+
+
+def loaded() -> bool:
+    """Whether the demo clients and their catalog are in the database."""
+    return bool(_world().clients)
+
+
+def add_invoices(count: int, seed: int = 42) -> str:
+    """Add `count` invoices to the demo clients, dated over the last two years; return a summary.
+
+    Every status is there: drafts, « À envoyer », « Paiement attendu » (some late,
+    some partly paid), « Payée », « Annulée » with its credit note. Numbers follow
+    the date order and continue each series' counter, which is left ready for the
+    next finalize. The caller took `numbering.lock()` first and commits.
+    """
+    world = _world()
+    if not world.clients:
+        raise DemoRefused("Les clients de démonstration sont absents : chargez d'abord la démo.")
+    business = settings.business()
+    today = settings.today(business)
+    rng = random.Random(seed)
+    clock = Clock(ZoneInfo(business.timezone), utcnow(), rng)
+
+    drafts = min(count, max(1, count // 40))
+    plans = [
+        _plan(world, business, rng, today - timedelta(days=rng.randrange(DAYS)))
+        for _ in range(count - drafts)
+    ]
+    plans.sort(key=lambda plan: plan.issue)
+    to_send = min(len(plans), max(1, count // 50))
+    for plan in plans[: len(plans) - to_send]:
+        _settle(plan, rng, today)
+    for plan in plans[len(plans) - to_send :]:
+        plan.status = S.TO_SEND
+    for plan in plans:
+        _timeline(plan, clock, rng, today)
+    plans.sort(key=_in_order)  # ids, like numbers, follow the order of finalization
+    notes = sorted((plan.credit_note for plan in plans if plan.credit_note), key=_in_order)
+    _number(plans, "invoice")
+    _number(notes, "credit_note")
+    for note in notes:
+        note.reference = note.credits.number
+    for _ in range(drafts):
+        draft = _plan(world, business, rng, today - timedelta(days=rng.randrange(15)))
+        draft.created = clock.at(draft.issue)
+        draft.updated = clock.at(draft.issue, after=draft.created)
+        plans.append(draft)
+
+    _insert(plans, notes, business)
+    return _invoices_summary(plans, notes, today)
+
+
+def _world() -> World:
+    clients: dict[str, Client] = {}
+    for client in db.session.scalars(
+        select(Client).where(Client.name.in_(HABITS)).order_by(Client.id)
+    ):
+        clients.setdefault(client.name, client)
+    names = {name for habit in HABITS.values() for name in habit.items}
+    items: dict[str, Item] = {}
+    for item in db.session.scalars(
+        select(Item).where(Item.name.in_(names)).options(selectinload(Item.tax_rates)).order_by(Item.id)
+    ):
+        items.setdefault(item.name, item)
+    usable = [c for c in clients.values() if any(name in items for name in HABITS[c.name].items)]
+    jobs: dict[int, list[Job]] = {}
+    for job in db.session.scalars(
+        select(Job).where(Job.client_id.in_([c.id for c in usable])).order_by(Job.id)
+    ):
+        jobs.setdefault(job.client_id, []).append(job)
+    return World(usable, items, jobs)
+
+
+def _plan(world: World, business: Business, rng: random.Random, issue: date) -> Plan:
+    """A draft for a client picked by habit: catalog lines, maybe a free line, maybe a schedule."""
+    client = rng.choices(world.clients, [HABITS[c.name].weight for c in world.clients])[0]
+    habit = HABITS[client.name]
+    choices = [world.items[name] for name in habit.items if name in world.items]
+    lines = [_catalog_line(rng.choice(choices), habit, rng) for _ in range(rng.choice(LINE_COUNTS))]
+    if rng.random() < 0.1:
+        description, price = rng.choice(FREE_LINES)
+        lines.append(PlannedLine(None, description, Decimal(1), "", price, money.NO_DISCOUNT,
+                                 list(lines[0].taxes)))
+    terms = client.payment_terms_days
+    terms = business.payment_terms_days if terms is None else terms
+    jobs = world.jobs.get(client.id)
+    plan = Plan(
+        client=client,
+        job_id=rng.choice(jobs).id if jobs and rng.random() < 0.6 else None,
+        issue=issue,
+        terms=terms,
+        due=issue + timedelta(days=terms),
+        lines=lines,
+        totals=money.compute_totals([line.as_money() for line in lines]),
+        reference=f"{habit.po_prefix}{issue.year}-{rng.randrange(1, 1000):03d}" if habit.po_prefix else "",
+        notes=habit.notes,
+    )
+    if plan.totals.total_cents >= 300_000 and rng.random() < 0.2:
+        _schedule(plan)
+    return plan
+
+
+def _catalog_line(item: Item, habit: Habit, rng: random.Random) -> PlannedLine:
+    """A copy of a catalog item, as `invoices.add_line` makes it, with a realistic quantity."""
+    quantity = Decimal(rng.choice(QUANTITIES.get(item.unit, ("1",))))
+    discount = money.NO_DISCOUNT
+    roll = rng.random()
+    if roll < 0.05:
+        discount = money.Discount(percent=Decimal(rng.choice((5, 10, 15))))
+    elif roll < 0.08:
+        tenth = money.Line(quantity, item.unit_price_cents).gross_cents // 1000 * 100
+        discount = money.Discount(cents=tenth) if tenth else money.NO_DISCOUNT
+    return PlannedLine(
+        item.id,
+        "\n".join(part for part in (item.name, item.description) if part),
+        quantity,
+        item.unit,
+        item.unit_price_cents,
+        discount,
+        [rate for rate in item.tax_rates if rate.active] if habit.vat else [],
+    )
+
+
+def _schedule(plan: Plan) -> None:
+    """30 % at the usual due date, 70 % a month later (« Calendrier de paiement »)."""
+    percents = (Decimal(30), Decimal(70))
+    amounts = money.split_instalments(
+        plan.totals.total_cents, [money.InstalmentSpec(percent=p) for p in percents]
+    )
+    dues = (plan.due, plan.due + timedelta(days=30))
+    plan.schedule = list(zip(dues, percents, amounts, strict=True))
+    plan.due = dues[-1]
+
+
+def _settle(plan: Plan, rng: random.Random, today: date) -> None:
+    """What became of a sent invoice: paid, still awaited (maybe late or partly paid), cancelled.
+
+    The older its due date, the likelier it was paid. Payments rows come with the
+    payments issue: for now only `paid_cents` is set.
+    """
+    total = plan.totals.total_cents
+    if rng.random() < 0.04:
+        plan.status = S.CANCELLED
+        return
+    late_days = (today - plan.due).days
+    unpaid = 0.8 if late_days <= 0 else 0.4 if late_days <= 30 else 0.12 if late_days <= 120 else 0.03
+    if rng.random() >= unpaid:
+        plan.status, plan.paid_cents = S.PAID, total
+        return
+    plan.status = S.AWAITING_PAYMENT
+    if rng.random() < 0.25:
+        plan.paid_cents = plan.schedule[0][2] if plan.schedule else total * rng.choice((30, 40, 50)) // 100
+
+
+def _timeline(plan: Plan, clock: Clock, rng: random.Random, today: date) -> None:
+    """When it was created, finalized, sent, paid or cancelled; the credit note of a cancelled one."""
+    plan.finalized = clock.at(plan.issue)
+    plan.created = plan.finalized - timedelta(minutes=rng.randrange(10, 3 * 24 * 60))
+    plan.updated = plan.finalized
+    sent = plan.status in (S.AWAITING_PAYMENT, S.PAID) or (
+        plan.status is S.CANCELLED and rng.random() < 0.5
+    )
+    if sent:
+        plan.sent = clock.at(min(plan.issue + timedelta(days=rng.randrange(3)), today), plan.finalized)
+        plan.updated = plan.sent
+    if plan.paid_cents:
+        paid_on = plan.issue + timedelta(days=rng.randrange(2, plan.terms + 21))
+        plan.updated = clock.at(min(paid_on, today), plan.sent)
+    if plan.status is S.CANCELLED:
+        on = min(plan.issue + timedelta(days=rng.randrange(1, 21)), today)
+        note = Plan(
+            client=plan.client,
+            job_id=plan.job_id,
+            issue=on,
+            terms=0,
+            due=on,
+            lines=plan.lines,
+            totals=plan.totals,
+            kind=InvoiceKind.CREDIT_NOTE,
+            status=S.PAID,
+            credited_cents=plan.totals.total_cents,  # an issued credit note owes nothing
+            credits=plan,
+        )
+        note.finalized = note.created = note.updated = clock.at(on, plan.updated)
+        plan.credit_note = note
+        plan.credited_cents = plan.totals.total_cents
+        plan.updated = note.finalized
+
+
+def _in_order(plan: Plan) -> tuple[date, datetime]:
+    return plan.issue, plan.finalized
+
+
+def _number(plans: list[Plan], series: str) -> None:
+    """Number `plans` in date order after what each year's counter gave; move the counters on."""
+    fmt = numbering.series_format(series)
+    numbering.check_format(fmt)
+    following: dict[int, int] = {}
+    for plan in sorted(plans, key=_in_order):
+        year = numbering.sequence_year(fmt, plan.issue)
+        value = following.get(year) or numbering.next_value(series, year)
+        plan.number = numbering.format_number(fmt, plan.issue.year, plan.issue.month, value)
+        following[year] = value + 1
+    for year, value in following.items():
+        row = db.session.scalar(
+            select(NumberSequence).where(NumberSequence.series == series, NumberSequence.year == year)
+        )
+        if row is None:
+            row = NumberSequence(series=series, year=year)
+            db.session.add(row)
+        row.next_value, row.last_issued = value, value - 1
+    db.session.flush()
+
+
+def _insert(invoices: list[Plan], notes: list[Plan], business: Business) -> None:
+    """Bulk inserts: invoices, credit notes, lines, their taxes, schedules, history."""
+    for plans in (invoices, notes):
+        rows = [_invoice_row(plan, business) for plan in plans]
+        for plan, new_id in zip(plans, _insert_returning_ids(Invoice, rows), strict=True):
+            plan.id = new_id
+    documents = invoices + notes
+    lines = [(plan, line) for plan in documents for line in plan.lines]
+    line_rows = [
+        {
+            "invoice_id": plan.id,
+            "position": position,
+            "item_id": line.item_id,
+            "description": line.description,
+            "quantity_millis": int(line.quantity * 1000),
+            "unit": line.unit,
+            "unit_price_cents": line.unit_price_cents,
+            "discount_percent_millis": (
+                int(line.discount.percent * 1000) if line.discount.percent is not None else None
+            ),
+            "discount_cents": line.discount.cents,
+            "net_cents": net,
+        }
+        for plan in documents
+        for position, (line, net) in enumerate(zip(plan.lines, plan.totals.line_nets, strict=True))
+    ]
+    line_ids = _insert_returning_ids(InvoiceLine, line_rows)
+    _bulk(InvoiceLineTax, [
+        {"line_id": line_id, "tax_rate_id": rate.id, "name": rate.name,
+         "rate_millis": rate.rate_millis, "registration_number": rate.registration_number}
+        for line_id, (_plan, line) in zip(line_ids, lines, strict=True)
+        for rate in line.taxes
+    ])
+    _bulk(InvoiceTax, [
+        {"invoice_id": plan.id, "position": position, "name": tax.key.name,
+         "rate_millis": tax.key.rate_millis, "registration_number": tax.key.registration_number,
+         "base_cents": tax.base_cents, "amount_cents": tax.amount_cents}
+        for plan in documents
+        for position, tax in enumerate(plan.totals.taxes)
+    ])
+    _bulk(Instalment, [
+        {"invoice_id": plan.id, "position": position, "due_date": due,
+         "percent_millis": int(percent * 1000), "amount_cents": amount}
+        for plan in invoices
+        for position, (due, percent, amount) in enumerate(plan.schedule)
+    ])
+    _bulk(Event, [
+        {"invoice_id": plan.id, "client_id": plan.client.id, "kind": kind, "detail": detail,
+         "at": at, "revision": 1}
+        for plan in documents
+        for kind, detail, at in _events(plan)
+    ])
+    used = {rate.id for plan in documents if plan.number for line in plan.lines for rate in line.taxes}
+    if used:  # as `invoices.finalize` does: a rate on an issued invoice no longer changes
+        db.session.execute(update(TaxRate).where(TaxRate.id.in_(used)).values(locked=True))
+    db.session.flush()
+
+
+def _invoice_row(plan: Plan, business: Business) -> dict:
+    return {
+        "kind": plan.kind,
+        "number": plan.number,
+        "status": plan.status,
+        "client_id": plan.client.id,
+        "job_id": plan.job_id,
+        "issue_date": plan.issue,
+        "payment_terms_days": plan.terms,
+        "due_date": plan.due,
+        "currency": plan.client.currency,
+        "reference": plan.reference,
+        "notes": plan.notes,
+        "footer": business.legal_footer,
+        "net_cents": plan.totals.net_cents,
+        "tax_cents": plan.totals.tax_cents,
+        "total_cents": plan.totals.total_cents,
+        "paid_cents": plan.paid_cents,
+        "credited_cents": plan.credited_cents,
+        "revision": 1,
+        "finalized_at": plan.finalized,
+        "sent_at": plan.sent,
+        "sent_revision": 1 if plan.sent else None,
+        "credited_invoice_id": plan.credits.id if plan.credits else None,
+        "created_at": plan.created,
+        "updated_at": plan.updated,
+    }
+
+
+def _events(plan: Plan) -> list[tuple[str, str, datetime]]:
+    """The history the lifecycle verbs would have written (« Historique »)."""
+    if plan.kind is InvoiceKind.CREDIT_NOTE:
+        return [("finalized", plan.number, plan.finalized)]
+    events = [("created", "", plan.created)]
+    if plan.number:
+        events.append(("finalized", plan.number, plan.finalized))
+    if plan.sent:
+        events.append(("sent_manually", "", plan.sent))
+    if plan.credit_note:
+        events.append(("cancelled", plan.credit_note.number, plan.credit_note.finalized))
+    return events
+
+
+# render_nulls: rows with a None here and a value there stay in one multi-row INSERT.
+
+
+def _insert_returning_ids(model, rows: list[dict]) -> list[int]:
+    if not rows:
+        return []
+    statement = (
+        insert(model)
+        .returning(model.id, sort_by_parameter_order=True)
+        .execution_options(render_nulls=True)
+    )
+    return list(db.session.scalars(statement, rows))
+
+
+def _bulk(model, rows: list[dict]) -> None:
+    if rows:
+        db.session.execute(insert(model).execution_options(render_nulls=True), rows)
+
+
+def _invoices_summary(plans: list[Plan], notes: list[Plan], today: date) -> str:
+    statuses = Counter(plan.status for plan in plans)
+    awaiting = [plan for plan in plans if plan.status is S.AWAITING_PAYMENT]
+    late = sum(plan.due < today for plan in awaiting)
+    partly = sum(plan.paid_cents > 0 for plan in awaiting)
+    return (
+        f"Demo invoices added: {len(plans)} invoices ({statuses[S.DRAFT]} drafts, "
+        f"{statuses[S.TO_SEND]} to send, {len(awaiting)} awaiting payment of which {late} overdue "
+        f"and {partly} partly paid, {statuses[S.PAID]} paid, {statuses[S.CANCELLED]} cancelled) "
+        f"and {len(notes)} credit notes, from {today - timedelta(days=DAYS - 1)} to {today}."
+    )

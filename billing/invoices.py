@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from billing import history, money, numbering, settings
@@ -49,18 +51,22 @@ class InvalidTransition(InvoiceError):
 
 
 STATUS_LABELS = {
-    InvoiceStatus.DRAFT: "Brouillon",
-    InvoiceStatus.TO_SEND: "À envoyer",
-    InvoiceStatus.AWAITING_PAYMENT: "Paiement attendu",
-    InvoiceStatus.PAID: "Payée",
-    InvoiceStatus.CANCELLED: "Annulée",
+    InvoiceStatus.DRAFT: _l("Brouillon"),
+    InvoiceStatus.TO_SEND: _l("À envoyer"),
+    InvoiceStatus.AWAITING_PAYMENT: _l("Paiement attendu"),
+    InvoiceStatus.PAID: _l("Payée"),
+    InvoiceStatus.CANCELLED: _l("Annulée"),
 }
 
 
 def _require(invoice: Invoice, *allowed: InvoiceStatus, action: str) -> None:
     if invoice.status not in allowed:
         raise InvalidTransition(
-            f"Impossible de {action} une facture au statut « {STATUS_LABELS[invoice.status]} »."
+            _(
+                "Impossible de %(action)s une facture au statut « %(status)s ».",
+                action=action,
+                status=STATUS_LABELS[invoice.status],
+            )
         )
 
 
@@ -115,25 +121,26 @@ class Header:
 def update_header(invoice: Invoice, header: Header) -> None:
     _before_edit(invoice)
     if invoice.status is not InvoiceStatus.DRAFT and header.client is None:
-        raise InvoiceError("Une facture finalisée doit avoir un client.", "client_id")
+        raise InvoiceError(_("Une facture finalisée doit avoir un client."), "client_id")
     if header.job is not None and header.client is not None and header.job.client_id != header.client.id:
-        raise InvoiceError("Ce dossier appartient à un autre client.", "job_id")
+        raise InvoiceError(_("Ce dossier appartient à un autre client."), "job_id")
     if not 0 <= header.payment_terms_days <= MAX_TERMS_DAYS:
         raise InvoiceError(
-            f"Le délai de paiement doit être compris entre 0 et {MAX_TERMS_DAYS} jours.",
+            _("Le délai de paiement doit être compris entre 0 et %(max)s jours.", max=MAX_TERMS_DAYS),
             "payment_terms_days",
         )
     due = header.due_date or header.issue_date + timedelta(days=header.payment_terms_days)
     if due < header.issue_date:
         raise InvoiceError(
-            "L'échéance ne peut pas précéder la date de la facture.", "due_date"
+            _("L'échéance ne peut pas précéder la date de la facture."), "due_date"
         )
     currency = header.currency or (header.client.currency if header.client else invoice.currency)
     if currency not in money.CURRENCIES:
-        raise InvoiceError("Devise inconnue.", "currency")
+        raise InvoiceError(_("Devise inconnue."), "currency")
     if invoice.status is not InvoiceStatus.DRAFT and header.issue_date != invoice.issue_date:
         raise InvoiceError(
-            "La date d'une facture numérotée ne change pas : les numéros suivent l'ordre des dates.",
+            _("La date d'une facture numérotée ne change pas : "
+              "les numéros suivent l'ordre des dates."),
             "issue_date",
         )
     invoice.client = header.client
@@ -180,11 +187,11 @@ def update_line(line: InvoiceLine, details: LineDetails) -> None:
     invoice = line.invoice
     _before_edit(invoice)
     if details.quantity <= 0:
-        raise InvoiceError("La quantité doit être positive.", "quantity")
+        raise InvoiceError(_("La quantité doit être positive."), "quantity")
     if details.quantity.as_tuple().exponent < -3:
-        raise InvoiceError("La quantité a au plus 3 décimales.", "quantity")
+        raise InvoiceError(_("La quantité a au plus 3 décimales."), "quantity")
     if details.unit_price_cents < 0:
-        raise InvoiceError("Le prix unitaire ne peut pas être négatif.", "unit_price")
+        raise InvoiceError(_("Le prix unitaire ne peut pas être négatif."), "unit_price")
     discount = money.Discount(details.discount_percent, details.discount_cents)
     try:
         money.Line(details.quantity, details.unit_price_cents, discount).net_cents
@@ -231,7 +238,7 @@ def set_instalments(invoice: Invoice, schedule: list[tuple[date, money.Instalmen
     for due, _spec in schedule:
         if due < invoice.issue_date:
             raise InvoiceError(
-                "Une échéance ne peut pas précéder la date de la facture.", "instalments"
+                _("Une échéance ne peut pas précéder la date de la facture."), "instalments"
             )
     try:
         amounts = money.split_instalments(invoice.total_cents, [spec for _due, spec in schedule])
@@ -253,7 +260,7 @@ def set_instalments(invoice: Invoice, schedule: list[tuple[date, money.Instalmen
 
 def delete_draft(invoice: Invoice) -> None:
     """Only a draft can be deleted: a numbered invoice is cancelled by a credit note."""
-    _require(invoice, InvoiceStatus.DRAFT, action="supprimer")
+    _require(invoice, InvoiceStatus.DRAFT, action=_("supprimer"))
     db.session.delete(invoice)
     db.session.flush()
 
@@ -336,7 +343,7 @@ def finalize(invoice: Invoice, today: date) -> None:
     The caller first calls `numbering.lock()` so that the number is read and
     taken under the database's write lock.
     """
-    _require(invoice, InvoiceStatus.DRAFT, action="finaliser")
+    _require(invoice, InvoiceStatus.DRAFT, action=_("finaliser"))
     check_ready(invoice)
     for line in invoice.lines:
         for tax in line.taxes:
@@ -356,28 +363,28 @@ def finalize(invoice: Invoice, today: date) -> None:
 def check_ready(invoice: Invoice) -> None:
     """Everything a finalized invoice must have; raises the first thing missing."""
     if invoice.client is None:
-        raise InvoiceError("Choisissez un client avant de finaliser.", "client_id")
+        raise InvoiceError(_("Choisissez un client avant de finaliser."), "client_id")
     if not invoice.lines:
-        raise InvoiceError("Ajoutez au moins une ligne avant de finaliser.", "lines")
+        raise InvoiceError(_("Ajoutez au moins une ligne avant de finaliser."), "lines")
     if any(not line.description.strip() for line in invoice.lines):
-        raise InvoiceError("Chaque ligne doit avoir une description.", "lines")
+        raise InvoiceError(_("Chaque ligne doit avoir une description."), "lines")
     if invoice.client.by_email and not invoice.client.emails:
         raise InvoiceError(
-            "Ce client reçoit ses factures par email mais n'a aucune adresse : "
-            "ajoutez-en une sur sa fiche.",
+            _("Ce client reçoit ses factures par email mais n'a aucune adresse : "
+              "ajoutez-en une sur sa fiche."),
             "client_id",
         )
     if invoice.total_cents < 0:
-        raise InvoiceError("Le total ne peut pas être négatif.", "lines")
+        raise InvoiceError(_("Le total ne peut pas être négatif."), "lines")
     if not instalments_valid(invoice):
         raise InvoiceError(
-            "Le calendrier de paiement ne totalise pas le montant de la facture.", "instalments"
+            _("Le calendrier de paiement ne totalise pas le montant de la facture."), "instalments"
         )
 
 
 def mark_sent(invoice: Invoice) -> None:
     """« Facture envoyée »: sent by hand or by post; now awaiting payment."""
-    _require(invoice, InvoiceStatus.TO_SEND, InvoiceStatus.AWAITING_PAYMENT, action="marquer comme envoyée")
+    _require(invoice, InvoiceStatus.TO_SEND, InvoiceStatus.AWAITING_PAYMENT, action=_("marquer comme envoyée"))
     _record_sending(invoice)
     history.log(invoice, "sent_manually")
     db.session.flush()
@@ -394,15 +401,15 @@ def _record_sending(invoice: Invoice) -> None:
 
 def change_number(invoice: Invoice, number: str) -> None:
     """Edit the number of a finalized invoice before its first sending."""
-    _require(invoice, InvoiceStatus.TO_SEND, action="renuméroter")
+    _require(invoice, InvoiceStatus.TO_SEND, action=_("renuméroter"))
     if invoice.sent_at is not None:
-        raise InvoiceError("Le numéro ne change plus après le premier envoi.", "number")
+        raise InvoiceError(_("Le numéro ne change plus après le premier envoi."), "number")
     number = number.strip()
     if not number or len(number) > 40:
-        raise InvoiceError("Le numéro est obligatoire (40 caractères au plus).", "number")
+        raise InvoiceError(_("Le numéro est obligatoire (40 caractères au plus)."), "number")
     taken = db.session.scalar(select(Invoice.id).where(Invoice.number == number, Invoice.id != invoice.id))
     if taken is not None:
-        raise InvoiceError(f"Le numéro {number} est déjà utilisé.", "number")
+        raise InvoiceError(_("Le numéro %(number)s est déjà utilisé.", number=number), "number")
     old = invoice.number
     invoice.number = number
     numbering.continue_after("invoice", invoice.issue_date, number)
@@ -412,7 +419,7 @@ def change_number(invoice: Invoice, number: str) -> None:
 
 def _before_edit(invoice: Invoice) -> None:
     """Drafts change freely; a numbered invoice that already left gets a new revision."""
-    _require(invoice, *EDITABLE, action="modifier")
+    _require(invoice, *EDITABLE, action=_("modifier"))
     if invoice.status is not InvoiceStatus.DRAFT and invoice.sent_revision == invoice.revision:
         invoice.revision += 1
         history.log(invoice, "revised", str(invoice.revision))
@@ -425,12 +432,12 @@ def needs_resend(invoice: Invoice) -> bool:
 
 def cancel(invoice: Invoice, today: date) -> Invoice:
     """Cancel a numbered invoice with a credit note (« Avoir ») that mirrors it."""
-    _require(invoice, InvoiceStatus.TO_SEND, InvoiceStatus.AWAITING_PAYMENT, action="annuler")
+    _require(invoice, InvoiceStatus.TO_SEND, InvoiceStatus.AWAITING_PAYMENT, action=_("annuler"))
     if invoice.is_credit_note:
-        raise InvalidTransition("Un avoir ne s'annule pas.")
+        raise InvalidTransition(_("Un avoir ne s'annule pas."))
     if invoice.paid_cents:
         raise InvoiceError(
-            "Cette facture a reçu un paiement : supprimez-le d'abord pour l'annuler.", ""
+            _("Cette facture a reçu un paiement : supprimez-le d'abord pour l'annuler."), ""
         )
     note = Invoice(
         kind=InvoiceKind.CREDIT_NOTE,

@@ -65,12 +65,12 @@ class Preset:
 PRESETS = (
     Preset(
         Country.CA_QC,
-        _l("Ajouter les taxes du Québec (TPS 5 % + TVQ 9,975 %)"),
+        _l("Ajouter les taxes du Québec (TPS 5\u00a0% + TVQ 9,975\u00a0%)"),
         (PresetRate("TPS", 5_000, "gst_number"), PresetRate("TVQ", 9_975, "qst_number")),
     ),
     Preset(
         Country.FR,
-        _l("Ajouter les taxes de France (TVA 20 / 10 / 5,5 / 2,1 %)"),
+        _l("Ajouter les taxes de France (TVA 20 / 10 / 5,5 / 2,1\u00a0%)"),
         (
             PresetRate("TVA 20 %", 20_000, "vat_number"),
             PresetRate("TVA 10 %", 10_000, "vat_number"),
@@ -80,7 +80,7 @@ PRESETS = (
     ),
     Preset(
         Country.BE,
-        _l("Ajouter les taxes de Belgique (TVA 21 / 12 / 6 / 0 %)"),
+        _l("Ajouter les taxes de Belgique (TVA 21 / 12 / 6 / 0\u00a0%)"),
         (
             PresetRate("TVA 21 %", 21_000, "vat_number"),
             PresetRate("TVA 12 %", 12_000, "vat_number"),

@@ -37,10 +37,10 @@ def get_or_404(model, object_id: int):
 
 
 def register_blueprints(app: Flask) -> None:
-    from blueprints import auth, board, catalog, clients, jobs, settings, taxes
+    from blueprints import archives, auth, board, catalog, clients, invoices, jobs, settings, taxes
     from blueprints.filters import register_filters
 
-    for module in (auth, board, catalog, clients, jobs, settings, taxes):
+    for module in (archives, auth, board, catalog, clients, invoices, jobs, settings, taxes):
         app.register_blueprint(module.bp)
     register_filters(app)
     from blueprints import errors

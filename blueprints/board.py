@@ -2,16 +2,70 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, request
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from billing import board, settings
+from billing.models import Client, Job, db
 from blueprints import render
 
 bp = Blueprint("board", __name__)
 
-COLUMNS = (_l("Préparation"), _l("Envoi"), _l("Suivi"), _l("Archives"))
+TITLES = {
+    "preparation": _l("Préparation"),
+    "sending": _l("Envoi"),
+    "follow_up": _l("Suivi"),
+    "archives": _l("Archives"),
+}
+# Where the cards a column does not show can be found (the archives page, filtered).
+MORE_STATUS = {"preparation": "draft", "sending": "to_send", "follow_up": "awaiting_payment"}
 
 
 @bp.get("/")
 def index():
-    return render("board/index.html", columns=COLUMNS)
+    filters, errors = _filters()
+    clients, jobs = board.filter_choices()
+    page = render(
+        "board/index.html",
+        "board",
+        columns=board.columns(filters),
+        titles=TITLES,
+        more_status=MORE_STATUS,
+        filters=filters,
+        clients=clients,
+        jobs=jobs,
+        errors=errors,
+        today=settings.today(),
+    )
+    return page, 422 if errors else 200
+
+
+def _filters() -> tuple[board.Filters, dict[str, str]]:
+    """The client and job filters; an unknown one is dropped, with a message."""
+    errors = {}
+    try:
+        client = chosen(Client, "client_id")
+    except LookupError:
+        errors["client_id"] = _("Ce client n'existe pas.")
+        client = None
+    try:
+        job = chosen(Job, "job_id")
+    except LookupError:
+        errors["job_id"] = _("Ce dossier n'existe pas.")
+        job = None
+    if job is not None and client is not None and job.client_id != client.id:
+        errors["job_id"] = _("Ce dossier appartient à un autre client.")
+        job = None
+    return board.Filters(client.id if client else None, job.id if job else None), errors
+
+
+def chosen(model, name: str):
+    """The row whose id is in the query string `name`: None when empty, LookupError when unknown."""
+    text = request.args.get(name, "").strip()
+    if not text:
+        return None
+    found = db.session.get(model, int(text)) if text.isdigit() and len(text) < 16 else None
+    if found is None:
+        raise LookupError(name)
+    return found

@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from billing.models import Client, Item, Job, JobStatus, TaxRate, db
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import insert
+
+from billing.models import (
+    Client,
+    Invoice,
+    InvoiceKind,
+    InvoiceStatus,
+    Item,
+    Job,
+    JobStatus,
+    TaxRate,
+    db,
+)
 
 
 def make_tax_rate(name="TVA 20 %", rate_millis=20_000, registration_number="", **fields) -> TaxRate:
@@ -58,3 +72,33 @@ def make_invoice(client: Client | None = None, lines=((1, 10_000),), taxes=(), t
         setattr(invoice, name, value)
     db.session.flush()
     return invoice
+
+
+def insert_invoices(client_id, count=1, start=0, **fields) -> None:
+    """Bulk-insert `count` invoices straight into the table (fast: no verbs, no lines).
+
+    Numbered F-<n> from `start` (drafts have none); `fields` override the defaults.
+    """
+    today = date.today()
+    status = fields.get("status", InvoiceStatus.AWAITING_PAYMENT)
+    rows = []
+    for n in range(start, start + count):
+        row = {
+            "kind": InvoiceKind.INVOICE,
+            "status": status,
+            "number": None if status is InvoiceStatus.DRAFT else f"F-{n:05d}",
+            "client_id": client_id,
+            "job_id": None,
+            "issue_date": today - timedelta(days=n % 400),
+            "due_date": today + timedelta(days=30),
+            "currency": "EUR",
+            "net_cents": 10_000,
+            "tax_cents": 2_000,
+            "total_cents": 12_000,
+            "paid_cents": 0,
+            "credited_cents": 0,
+            "updated_at": datetime(2026, 1, 1) + timedelta(minutes=n),
+        }
+        row.update(fields)
+        rows.append(row)
+    db.session.execute(insert(Invoice), rows)

@@ -2,6 +2,8 @@
 
 Never `playwright install`: Chromium comes from Debian (`make test` installs it).
 Screenshots land in `test-results/screenshots/` (git-ignored) for a person to look at.
+pytest-playwright empties `test-results/` at the start of every pytest session, even one
+without browser tests: look at the screenshots before running pytest again.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-SCREENSHOTS = Path("/tmp/shots")  # TEMP
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-results" / "screenshots"
 WIDTHS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 900}}
 
 

@@ -7,7 +7,14 @@ import pytest
 from sqlalchemy import func, select
 
 from billing import invoices, money, numbering
-from billing.models import Event, Invoice, InvoiceKind, InvoiceStatus, NumberSequence, db
+from billing.models import (
+    Event,
+    Invoice,
+    InvoiceKind,
+    InvoiceStatus,
+    NumberSequence,
+    db,
+)
 from tests.factories import make_client, make_invoice, make_item, make_tax_rate
 
 TODAY = date(2026, 11, 24)

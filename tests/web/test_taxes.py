@@ -59,9 +59,9 @@ def test_taxes_page_lists_rates_with_their_state(app, auth_client):
 def test_presets_are_offered_with_the_business_country_first(app, auth_client):
     set_business(app, country=Country.BE)
     page = auth_client.get("/settings/taxes/").get_data(as_text=True)
-    belgium = page.index("Ajouter les taxes de Belgique (TVA 21 / 12 / 6 / 0 %)")
-    quebec = page.index("Ajouter les taxes du Québec (TPS 5 % + TVQ 9,975 %)")
-    france = page.index("Ajouter les taxes de France (TVA 20 / 10 / 5,5 / 2,1 %)")
+    belgium = page.index("Ajouter les taxes de Belgique (TVA 21 / 12 / 6 / 0\u00a0%)")
+    quebec = page.index("Ajouter les taxes du Québec (TPS 5\u00a0% + TVQ 9,975\u00a0%)")
+    france = page.index("Ajouter les taxes de France (TVA 20 / 10 / 5,5 / 2,1\u00a0%)")
     assert belgium < quebec < france
 
 

@@ -1,0 +1,251 @@
+"""The PDF of an invoice or a credit note (xhtml2pdf), cached per revision in instance/pdf/.
+
+A numbered document is rendered once and stored as
+`invoice-<id>-r<revision>-<digest>.pdf`, the digest being that of the HTML it
+was made from: a payment, a renumbering or a new IBAN renders it again and
+replaces the file of that revision, while the files of earlier revisions stay
+for good (`revision_pdf`). A draft is rendered every time and never stored.
+
+The document speaks the client's language. Only files under `static/` and the
+uploaded logo can reach the renderer: never a URL, never another path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from babel.numbers import format_decimal
+from flask import current_app, render_template
+from flask_babel import force_locale, get_locale
+from flask_babel import gettext as _
+from PIL import Image
+from xhtml2pdf import pisa
+from xhtml2pdf.config.resources import ResourceAccessPolicy
+
+from billing import payment_refs, settings, uploads
+from billing.models import Business, Country, Invoice, InvoiceStatus
+
+LOGO_URI = "logo:business"
+LOGO_BOX = (150, 60)  # points: the logo is fitted into 5,3 × 2,1 cm
+# What the renderer gets for anything it may not read: an empty image.
+NOTHING = "data:,"
+_QR_PREFIX = "data:image/png;base64,"
+_UNSAFE_IN_NAME = re.compile(r"[^0-9A-Za-z._-]+")
+
+
+class RenderError(RuntimeError):
+    """xhtml2pdf could not make a PDF of the document."""
+
+
+def folder() -> Path:
+    return Path(current_app.instance_path) / "pdf"
+
+
+def filename(invoice: Invoice) -> str:
+    """`Facture-F-2026-0001.pdf`, `Avoir-AV-2026-0001.pdf`, `Brouillon-12.pdf`."""
+    if invoice.number is None:
+        return f"Brouillon-{invoice.id}.pdf"
+    prefix = "Avoir" if invoice.is_credit_note else "Facture"
+    return f"{prefix}-{_UNSAFE_IN_NAME.sub('-', invoice.number)}.pdf"
+
+
+def invoice_pdf(invoice: Invoice, portal_url: str | None = None) -> bytes:
+    """The PDF of the invoice as it stands, from the cache when nothing shown has changed."""
+    html = render_html(invoice, portal_url)
+    if invoice.is_draft:
+        return html_to_pdf(html)
+    digest = hashlib.sha256(html.encode("utf-8")).hexdigest()[:16]
+    cached = folder() / f"{_stem(invoice, invoice.revision)}{digest}.pdf"
+    if cached.is_file():
+        return cached.read_bytes()
+    data = html_to_pdf(html)
+    _store(cached, data)
+    for stale in _files(invoice, invoice.revision):
+        if stale != cached:
+            stale.unlink(missing_ok=True)
+    return data
+
+
+def revision_pdf(invoice: Invoice, revision: int) -> Path | None:
+    """The stored PDF of one revision of the invoice, if it was ever rendered."""
+    files = _files(invoice, revision)
+    return max(files, key=lambda path: path.stat().st_mtime) if files else None
+
+
+def forget(invoice: Invoice) -> None:
+    """Drop the stored PDF of the current revision (it was changed in place)."""
+    for path in _files(invoice, invoice.revision):
+        path.unlink(missing_ok=True)
+
+
+# --- Rendering ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Payment:
+    """The « Paiement » block: where to transfer the balance and with which communication."""
+
+    iban: str
+    bic: str
+    communication: str
+    structured: str
+    qr: str | None
+
+
+def render_html(invoice: Invoice, portal_url: str | None = None) -> str:
+    """The HTML given to xhtml2pdf, in the client's language."""
+    business = settings.business()
+    language = invoice.client.language if invoice.client is not None else "fr"
+    with force_locale(language):
+        html = render_template(
+            "pdf/invoice.html",
+            invoice=invoice,
+            business=business,
+            client=invoice.client,
+            title=_title(invoice),
+            logo=_logo(business),
+            payment=_payment(invoice, business, portal_url),
+            mentions=_mentions(invoice, business),
+            portal_url=portal_url,
+            show_unit=any(line.unit for line in invoice.lines),
+            show_discount=any(
+                line.discount_percent_millis or line.discount_cents for line in invoice.lines
+            ),
+            show_taxes=any(line.taxes for line in invoice.lines),
+            quantity=_quantity,
+            tax_included_labels=business.country in (Country.FR, Country.BE),
+        )
+    # Helvetica has no narrow no-break space (French digit grouping): use the ordinary one.
+    return html.replace("\u202f", "\u00a0")
+
+
+def html_to_pdf(html: str) -> bytes:
+    """Run xhtml2pdf; it may read the static folder and the uploads, nothing remote."""
+    business = settings.business()
+    static = Path(current_app.static_folder).resolve()
+    policy = ResourceAccessPolicy(
+        allow_remote=False, base_dir=static, extra_roots=(uploads.folder().resolve(),)
+    )
+    output = io.BytesIO()
+    result = pisa.CreatePDF(
+        html,
+        dest=output,
+        encoding="utf-8",
+        link_callback=link_callback(business),
+        resource_policy=policy,
+    )
+    if result.err:
+        raise RenderError(f"xhtml2pdf reported {result.err} error(s)")
+    return output.getvalue()
+
+
+def link_callback(business: Business):
+    """Resolve `static/...` and the logo to their files; anything else to nothing."""
+    static = Path(current_app.static_folder).resolve()
+
+    def resolve(uri: str, _relative: str | None = None) -> str:
+        if uri == LOGO_URI:
+            try:
+                return str(uploads.path(business.logo_path))
+            except FileNotFoundError:
+                return NOTHING
+        if uri.startswith(_QR_PREFIX):
+            return uri  # the QR code drawn by payment_refs, inline
+        if uri.startswith("static/"):
+            path = (static / uri.removeprefix("static/")).resolve()
+            if path.is_relative_to(static) and path.is_file():
+                return str(path)
+        return NOTHING
+
+    return resolve
+
+
+def _title(invoice: Invoice) -> str:
+    return _("Avoir") if invoice.is_credit_note else _("Facture")
+
+
+def _logo(business: Business) -> dict | None:
+    """The logo's URI and its size fitted into LOGO_BOX, keeping its proportions."""
+    try:
+        with Image.open(uploads.path(business.logo_path)) as image:
+            width, height = image.size
+    except (FileNotFoundError, OSError):
+        return None
+    scale = min(LOGO_BOX[0] / width, LOGO_BOX[1] / height)
+    return {"uri": LOGO_URI, "width": round(width * scale), "height": round(height * scale)}
+
+
+def _payment(invoice: Invoice, business: Business, portal_url: str | None) -> Payment | None:
+    """How to pay the balance: bank transfer details, Belgian communication, EPC QR code."""
+    if (
+        invoice.is_credit_note
+        or invoice.status is InvoiceStatus.CANCELLED
+        or invoice.balance_cents <= 0
+        or not (business.iban or portal_url)
+    ):
+        return None
+    structured = ""
+    if business.country is Country.BE:
+        structured = payment_refs.structured_communication(invoice.id)
+    qr = None
+    if business.iban and invoice.currency == "EUR":
+        try:
+            payload = payment_refs.epc_payload(
+                business.name,
+                business.iban,
+                invoice.balance_cents,
+                bic=business.bic,
+                reference=re.sub(r"\D", "", structured),
+                text="" if structured else (invoice.number or ""),
+            )
+            qr = payment_refs.epc_qr(payload).png_data_uri(scale=4, border=2)
+        except ValueError:  # a balance or a name the standard cannot carry: no QR code
+            qr = None
+    return Payment(
+        iban=" ".join(business.iban[i : i + 4] for i in range(0, len(business.iban), 4)),
+        bic=business.bic,
+        communication=invoice.number or "",
+        structured=structured,
+        qr=qr,
+    )
+
+
+def _mentions(invoice: Invoice, business: Business) -> list[str]:
+    """The legal mentions at the bottom: VAT exemption, late-payment penalties."""
+    mentions = []
+    if business.vat_exempt:
+        mentions.append(settings.VAT_EXEMPT_MENTION)
+    if business.late_payment_text and not invoice.is_credit_note:
+        mentions.append(business.late_payment_text)
+    return mentions
+
+
+def _quantity(millis: int) -> str:
+    """1500 → « 1,5 » in French, « 1.5 » in English."""
+    return format_decimal(Decimal(millis) / 1000, format="#,##0.###", locale=str(get_locale()))
+
+
+# --- Cache files ----------------------------------------------------------------
+
+
+def _stem(invoice: Invoice, revision: int) -> str:
+    return f"invoice-{invoice.id}-r{revision}-"
+
+
+def _files(invoice: Invoice, revision: int) -> list[Path]:
+    return sorted(folder().glob(f"{_stem(invoice, revision)}*.pdf"))
+
+
+def _store(path: Path, data: bytes) -> None:
+    """Write beside, then rename: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".part", delete=False) as part:
+        part.write(data)
+    os.replace(part.name, path)

@@ -1,0 +1,946 @@
+"""One invoice: its page in three steps (Préparation, Envoi, Suivi), the editor and the actions.
+
+The editor saves as the owner types: each form (the header, each line) posts
+itself on `change` and after a pause in typing; the answer leaves the inputs
+alone and swaps in, out of band, what the server computed (totals, the line's
+net, error messages, the fields it filled in). Without JavaScript each form
+has a « Sauvegarder » button that posts and comes back (303).
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import timezone
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from babel.numbers import format_decimal
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from markupsafe import Markup
+from sqlalchemy import or_, select
+from sqlalchemy.orm import joinedload, selectinload
+from wtforms import (
+    DateField,
+    FieldList,
+    FormField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+    ValidationError,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from billing import catalog, clients, documents, history, invoices, money, numbering, settings
+from billing.models import (
+    Client,
+    Event,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    Item,
+    Job,
+    JobStatus,
+    TaxRate,
+    db,
+)
+from blueprints import get_or_404, render
+from blueprints.clients import optional_id
+from blueprints.fields import (
+    REQUIRED,
+    TOO_LONG,
+    AmountField,
+    EmailListField,
+    _TextParsedField,
+    strip,
+    value_required,
+)
+from blueprints.filters import rate_filter
+from blueprints.settings import WholeNumberField
+
+bp = Blueprint("invoices", __name__, url_prefix="/invoices")
+
+STEPS = ("preparation", "sending", "follow_up")
+DEFAULT_STEP = {
+    InvoiceStatus.DRAFT: "preparation",
+    InvoiceStatus.TO_SEND: "sending",
+    InvoiceStatus.AWAITING_PAYMENT: "follow_up",
+    InvoiceStatus.PAID: "follow_up",
+    InvoiceStatus.CANCELLED: "follow_up",
+}
+DATE_FORMATS = ["%Y-%m-%d", "%d/%m/%Y"]
+DISCOUNT_KINDS = [SelectChoice("percent", "%"), SelectChoice("amount", _l("montant"))]
+
+
+# --- Forms --------------------------------------------------------------------
+
+
+class QuantityField(_TextParsedField):
+    """A quantity typed as « 1,5 » or « 1.5 »; data is a Decimal."""
+
+    invalid_message = _l("Quantité invalide : utilisez des chiffres, par exemple 1,5.")
+
+    def format(self, value: Decimal) -> str:
+        return f"{value.normalize():f}".replace(".", ",")
+
+    def parse(self, text: str) -> Decimal:
+        return money.parse_decimal(text)
+
+
+class HeaderForm(FlaskForm):
+    client_id = SelectField(_l("Client"), coerce=optional_id, validate_choice=False)
+    job_id = SelectField(_l("Dossier"), coerce=optional_id, validate_choice=False)
+    issue_date = DateField(
+        _l("Date de la facture"), format=DATE_FORMATS, validators=[InputRequired(REQUIRED)]
+    )
+    payment_terms_days = WholeNumberField(
+        _l("Délai de paiement (jours)"), validators=[value_required]
+    )
+    due_date = DateField(_l("Échéance"), format=DATE_FORMATS, validators=[Optional()])
+    currency = SelectField(_l("Devise"), choices=list(money.CURRENCIES))
+    reference = StringField(
+        _l("Référence / bon de commande"),
+        filters=[strip],
+        validators=[Length(max=100, message=TOO_LONG)],
+    )
+    notes = TextAreaField(_l("Notes"), filters=[strip])
+    footer = TextAreaField(_l("Pied de page"), filters=[strip])
+
+    def offer(self, invoice: Invoice, client: Client | None) -> None:
+        """Non-archived clients; the jobs of `client` (open ones, and the invoice's own)."""
+        self.client_id.choices = [SelectChoice("", _("— Choisir un client —"))] + [
+            SelectChoice(each.id, each.name) for each in clients.active_clients(invoice.client)
+        ]
+        jobs = []
+        if client is not None:
+            jobs = db.session.scalars(
+                select(Job)
+                .where(
+                    Job.client_id == client.id,
+                    or_(Job.status == JobStatus.OPEN, Job.id == invoice.job_id),
+                )
+                .order_by(Job.name, Job.id)
+            )
+        self.job_id.choices = [SelectChoice("", _("— Aucun —"))] + [
+            SelectChoice(job.id, job.name) for job in jobs
+        ]
+
+    def header(self, invoice: Invoice) -> invoices.Header:
+        """What to save. A new client brings its terms and currency; a due date left as it
+        was follows the issue date and the terms."""
+        client = _chosen(Client, self.client_id.data, "client_id", _("Ce client n'existe pas."))
+        job = _chosen(Job, self.job_id.data, "job_id", _("Ce dossier n'existe pas."))
+        terms, due, currency = self.payment_terms_days.data, self.due_date.data, self.currency.data
+        issue = self.issue_date.data
+        if client is not invoice.client:
+            if client is not None:
+                terms, currency = invoices.default_terms(client), client.currency
+                if job is not None and job.client_id != client.id:
+                    job = None
+            due = None
+        elif due == invoice.due_date and (
+            issue != invoice.issue_date or terms != invoice.payment_terms_days
+        ):
+            due = None
+        return invoices.Header(
+            client=client,
+            job=job,
+            issue_date=issue,
+            payment_terms_days=terms,
+            due_date=due,
+            currency=currency,
+            reference=self.reference.data or "",
+            notes=self.notes.data or "",
+            footer=self.footer.data or "",
+        )
+
+
+class NewClientForm(FlaskForm):
+    name = StringField(
+        _l("Nom du client"),
+        filters=[strip],
+        validators=[DataRequired(clients.NAME_REQUIRED), Length(max=200, message=TOO_LONG)],
+    )
+    emails = EmailListField(_l("Adresses email"))
+
+
+class LineForm(FlaskForm):
+    description = TextAreaField(_l("Description"), filters=[strip], render_kw={"rows": 2})
+    quantity = QuantityField(
+        _l("Quantité"), validators=[value_required], render_kw={"inputmode": "decimal"}
+    )
+    unit = StringField(
+        _l("Unité"),
+        filters=[strip],
+        validators=[Length(max=30, message=TOO_LONG)],
+        render_kw={"list": "units"},
+    )
+    unit_price = AmountField(
+        _l("Prix unitaire"), validators=[value_required], render_kw={"inputmode": "decimal"}
+    )
+    discount = StringField(_l("Remise"), filters=[strip], render_kw={"inputmode": "decimal"})
+    discount_kind = SelectField(_l("Type de remise"), choices=DISCOUNT_KINDS)
+    tax_rate_ids = SelectMultipleField(
+        _l("Taxes"),
+        coerce=int,
+        validate_choice=False,
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+    )
+
+    def validate_discount(self, field):
+        self.discount_value: tuple[Decimal | None, int | None] = (None, None)
+        if not field.data:
+            return
+        try:
+            self.discount_value = _percent_or_amount(field.data, self.discount_kind.data)
+        except money.InvalidNumber as error:
+            raise ValidationError(
+                _("Remise invalide : un pourcentage (10) ou un montant (25,00).")
+            ) from error
+
+    def details(self, rates: list[TaxRate]) -> invoices.LineDetails:
+        percent, cents = self.discount_value
+        return invoices.LineDetails(
+            description=self.description.data or "",
+            quantity=self.quantity.data,
+            unit=self.unit.data or "",
+            unit_price_cents=self.unit_price.data,
+            discount_percent=percent,
+            discount_cents=cents,
+            tax_rates=tuple(rate for rate in rates if rate.id in (self.tax_rate_ids.data or ())),
+        )
+
+
+class InstalmentForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    due_date = DateField(_l("Date"), format=DATE_FORMATS, validators=[Optional()])
+    value = StringField(_l("Part"), filters=[strip], render_kw={"inputmode": "decimal"})
+    kind = SelectField(_l("En"), choices=DISCOUNT_KINDS)
+
+
+class ScheduleForm(FlaskForm):
+    rows = FieldList(FormField(InstalmentForm))
+
+    def schedule(self) -> list[tuple] | None:
+        """The filled rows as (due date, InstalmentSpec); None (with messages) when one is wrong."""
+        schedule, valid = [], True
+        for row in self.rows:
+            due, text = row.form.due_date.data, row.form.value.data
+            if due is None and not text and not row.form.due_date.errors:
+                continue
+            if due is None and not row.form.due_date.errors:
+                row.form.due_date.errors.append(_("Indiquez la date de cette échéance."))
+            if not text:
+                row.form.value.errors.append(_("Indiquez un pourcentage ou un montant."))
+            spec = None
+            if text:
+                try:
+                    spec = money.InstalmentSpec(*_percent_or_amount(text, row.form.kind.data))
+                except money.InvalidNumber:
+                    row.form.value.errors.append(
+                        _("Valeur invalide : un pourcentage (30) ou un montant (250,00).")
+                    )
+            if row.form.errors or spec is None:
+                valid = False
+                continue
+            schedule.append((due, spec))
+        return schedule if valid else None
+
+
+class NumberForm(FlaskForm):
+    number = StringField(
+        _l("Numéro"),
+        filters=[strip],
+        validators=[DataRequired(REQUIRED), Length(max=40, message=TOO_LONG)],
+    )
+
+
+def _percent_or_amount(text: str, kind: str) -> tuple[Decimal | None, int | None]:
+    """« 10 » (or « 10 % ») as a percentage, or « 25,50 » as cents, as `kind` says."""
+    if kind == "amount":
+        return None, money.parse_amount(text)
+    return money.parse_decimal(text.rstrip("%").strip(), max_places=3), None
+
+
+def _chosen(model, object_id: int | None, field: str, missing: str):
+    if object_id is None:
+        return None
+    found = db.session.get(model, object_id)
+    if found is None:
+        raise invoices.InvoiceError(missing, field)
+    return found
+
+
+# --- Loading and building the page -------------------------------------------
+
+
+def _load(invoice_id: int) -> Invoice:
+    """The invoice with everything its page shows, in a constant number of queries."""
+    invoice = db.session.scalar(
+        select(Invoice)
+        .where(Invoice.id == invoice_id)
+        .options(
+            selectinload(Invoice.lines).selectinload(InvoiceLine.taxes),
+            selectinload(Invoice.taxes),
+            selectinload(Invoice.instalments),
+            joinedload(Invoice.client),
+            joinedload(Invoice.job),
+            joinedload(Invoice.credited_invoice),
+        )
+    )
+    if invoice is None:
+        abort(404)
+    return invoice
+
+
+def _line(invoice: Invoice, line_id: int) -> InvoiceLine:
+    for line in invoice.lines:
+        if line.id == line_id:
+            return line
+    abort(404)
+
+
+def _htmx() -> bool:
+    return bool(request.headers.get("HX-Request"))
+
+
+def _editable(invoice: Invoice) -> bool:
+    return invoice.status in invoices.EDITABLE and not invoice.is_credit_note
+
+
+def _number_editable(invoice: Invoice) -> bool:
+    """« Cliquez sur la ligne affichant le numéro »: until the first sending."""
+    return invoice.status is InvoiceStatus.TO_SEND and invoice.sent_at is None
+
+
+def _tax_rates() -> list[TaxRate]:
+    return list(db.session.scalars(select(TaxRate).order_by(TaxRate.id)))
+
+
+def _header_form(invoice: Invoice, formdata=None) -> HeaderForm:
+    form = HeaderForm(
+        formdata=formdata,
+        data=dict(
+            client_id=invoice.client_id,
+            job_id=invoice.job_id,
+            issue_date=invoice.issue_date,
+            payment_terms_days=invoice.payment_terms_days,
+            due_date=invoice.due_date,
+            currency=invoice.currency,
+            reference=invoice.reference,
+            notes=invoice.notes,
+            footer=invoice.footer,
+        ),
+    )
+    client = invoice.client
+    if formdata is not None and form.client_id.data != invoice.client_id:
+        client = db.session.get(Client, form.client_id.data) if form.client_id.data else None
+    form.offer(invoice, client)
+    return form
+
+
+def _line_form(line: InvoiceLine, rates: list[TaxRate], formdata=None) -> LineForm:
+    if line.discount_percent_millis is not None:
+        discount, kind = money.format_rate_plain(line.discount_percent_millis), "percent"
+    elif line.discount_cents:
+        discount, kind = money.format_plain(line.discount_cents), "amount"
+    else:
+        discount, kind = "", "percent"
+    on_line = {tax.tax_rate_id for tax in line.taxes}
+    form = LineForm(
+        formdata=formdata,
+        prefix=f"line-{line.id}",
+        data=dict(
+            description=line.description,
+            quantity=Decimal(line.quantity_millis) / 1000,
+            unit=line.unit,
+            unit_price=line.unit_price_cents,
+            discount=discount,
+            discount_kind=kind,
+            tax_rate_ids=sorted(on_line - {None}),
+        ),
+    )
+    form.tax_rate_ids.choices = [
+        SelectChoice(rate.id, f"{rate.name} ({rate_filter(rate.rate_millis)})")
+        for rate in rates
+        if rate.active or rate.id in on_line
+    ]
+    return form
+
+
+def _schedule_form(invoice: Invoice) -> ScheduleForm:
+    rows = [
+        dict(
+            due_date=each.due_date,
+            value=money.format_rate_plain(each.percent_millis)
+            if each.percent_millis is not None
+            else money.format_plain(each.amount_cents),
+            kind="percent" if each.percent_millis is not None else "amount",
+        )
+        for each in invoice.instalments
+    ]
+    rows += [dict(kind="percent")] * (2 if not rows else 1)
+    return ScheduleForm(formdata=None, prefix="schedule", data=dict(rows=rows))
+
+
+def _lines_context(invoice: Invoice, posted: dict | None = None) -> dict:
+    rates = _tax_rates()
+    posted = posted or {}
+    return dict(
+        line_forms=[
+            (line, posted.get(line.id) or _line_form(line, rates)) for line in invoice.lines
+        ]
+    )
+
+
+def _context(
+    invoice: Invoice, step: str, errors: dict | None = None, notice: str = "", **forms
+) -> dict:
+    """What the page shows at `step`; `forms` replaces a form by the one just posted."""
+    business = settings.business()
+    context = dict(
+        invoice=invoice,
+        step=step,
+        today=settings.today(business),
+        editable=_editable(invoice),
+        number_editable=_number_editable(invoice),
+        needs_resend=invoices.needs_resend(invoice),
+        errors=errors or {},
+        notice=notice,
+        number_form=forms.get("number_form"),
+    )
+    if step == "preparation" and context["editable"]:
+        context.update(_lines_context(invoice, forms.get("line_forms")))
+        header_form = forms.get("header_form") or _header_form(invoice)
+        for name, message in context["errors"].items():
+            if name in header_form:  # a refused finalize: the message goes next to its field
+                header_form[name].errors = [message]
+        context.update(
+            header_form=header_form,
+            new_client_form=forms.get("new_client_form")
+            or NewClientForm(formdata=None, prefix="new_client"),
+            schedule_form=forms.get("schedule_form") or _schedule_form(invoice),
+        )
+    elif step == "sending":
+        context.update(
+            earlier_revisions=[
+                revision
+                for revision in range(1, invoice.revision)
+                if documents.revision_pdf(invoice, revision) is not None
+            ]
+        )
+    elif step == "follow_up":
+        zone = ZoneInfo(business.timezone)
+        events = db.session.scalars(
+            select(Event)
+            .where(Event.invoice_id == invoice.id)
+            .order_by(Event.at.desc(), Event.id.desc())
+        )
+        context.update(
+            history=[
+                (
+                    event.at.replace(tzinfo=timezone.utc).astimezone(zone),
+                    _event_label(event, invoice),
+                )
+                for event in events
+            ],
+            credit_notes=db.session.scalars(
+                select(Invoice)
+                .where(Invoice.credited_invoice_id == invoice.id)
+                .order_by(Invoice.id)
+            ).all(),
+        )
+    return context
+
+
+def _event_label(event: Event, invoice: Invoice) -> str:
+    """What a line of « Historique » says."""
+    kind, detail = event.kind, event.detail
+    if kind == "created":
+        return _("Brouillon créé")
+    if kind == "finalized" and invoice.is_credit_note:
+        return _("Avoir émis (%(number)s)", number=detail)
+    if kind == "finalized":
+        return _("Facture finalisée (%(number)s)", number=detail)
+    if kind == "sent_manually":
+        return _("Marquée comme envoyée")
+    if kind == "downloaded":
+        return _("PDF téléchargé")
+    if kind == "revised":
+        return _("Révision %(n)s", n=detail)
+    if kind == "renumbered":
+        return _("Numéro modifié (%(change)s)", change=detail)
+    if kind == "cancelled":
+        return _("Annulée par l'avoir %(number)s", number=detail)
+    if kind == "duplicated" and detail:
+        return _("Copie de la facture %(number)s", number=detail)
+    if kind == "duplicated":
+        return _("Copie d'un brouillon")
+    return f"{kind} {detail}".strip()
+
+
+@bp.app_template_filter("quantity")
+def quantity_filter(millis: int) -> str:
+    """1500 thousandths → « 1,5 » in French."""
+    return format_decimal(
+        Decimal(millis) / 1000, format="#,##0.###", locale=str(get_locale() or "fr")
+    )
+
+
+def _page(invoice: Invoice, step: str, status: int = 200, block: str = "invoice", **context):
+    return render("invoices/show.html", block, **_context(invoice, step, **context)), status
+
+
+def _step_url(invoice: Invoice, step: str, **anchor) -> str:
+    return url_for("invoices.show", invoice_id=invoice.id, step=step, **anchor)
+
+
+def _after_action(invoice: Invoice, step: str, message: str):
+    """A state change done: the updated invoice for htmx, else back to its page (303)."""
+    if _htmx():
+        html, _status = _page(invoice, step, notice=message)
+        return html, 200, {"HX-Push-Url": _step_url(invoice, step)}
+    flash(message, "success")
+    return redirect(_step_url(invoice, step), 303)
+
+
+def _refused(invoice_id: int, message: str):
+    """409: the invoice is not in a state that allows this; say why, in French."""
+    db.session.rollback()
+    flash(message, "error")
+    if _htmx():  # htmx does not swap a 409: reload the page, which shows the message
+        return Markup('<p class="flash flash-error">%s</p>') % message, 409, {"HX-Refresh": "true"}
+    invoice = _load(invoice_id)
+    return _page(invoice, DEFAULT_STEP[invoice.status], status=409)
+
+
+def _not_editable_message(invoice: Invoice) -> str:
+    return _(
+        "Cette facture ne peut plus être modifiée (statut « %(status)s »).",
+        status=invoices.STATUS_LABELS[invoice.status],
+    )
+
+
+def _edited(invoice: Invoice, saved: bool, **parts):
+    """The answer to an htmx edit: what changed, out of band, and the totals."""
+    return render_template(
+        "invoices/_edited.html",
+        invoice=invoice,
+        today=settings.today(),
+        saved=saved,
+        needs_resend=invoices.needs_resend(invoice),
+        **parts,
+    ), (200 if saved else 422)
+
+
+# --- The page -----------------------------------------------------------------
+
+
+@bp.post("/new")
+def create():
+    """A new draft, for a client and a job when given (e.g. from the client's page)."""
+    client, job = _posted(Client, "client_id"), _posted(Job, "job_id")
+    if job is not None:
+        if client is None:
+            client = job.client
+        elif job.client_id != client.id:
+            abort(404)
+    invoice = invoices.create_draft(settings.today(), client, job)
+    db.session.commit()
+    return redirect(_step_url(invoice, "preparation"), 303)
+
+
+def _posted(model, name: str):
+    """The row whose id is posted as `name`; None when absent, 404 when unknown."""
+    if not request.form.get(name):
+        return None
+    return get_or_404(model, request.form.get(name, type=int) or 0)
+
+
+@bp.get("/<int:invoice_id>")
+def show(invoice_id: int):
+    invoice = _load(invoice_id)
+    step = request.args.get("step")
+    if step not in STEPS:
+        step = DEFAULT_STEP[invoice.status]
+    return _page(invoice, step)
+
+
+# --- The editor: header, new client, lines, schedule -------------------------
+
+
+@bp.post("/<int:invoice_id>/header")
+def save_header(invoice_id: int):
+    invoice = _load(invoice_id)
+    if not _editable(invoice):
+        return _refused(invoice_id, _not_editable_message(invoice))
+    form = _header_form(invoice, formdata=request.form)
+    client_before = invoice.client_id
+    saved = False
+    if form.validate():
+        try:
+            invoices.update_header(invoice, form.header(invoice))
+        except invoices.InvalidTransition as error:
+            return _refused(invoice_id, error.message)
+        except invoices.InvoiceError as error:
+            db.session.rollback()
+            form[error.field].errors.append(error.message)
+        else:
+            db.session.commit()
+            saved = True
+    if not _htmx():
+        if saved:
+            return redirect(_step_url(invoice, "preparation"), 303)
+        return _page(_load(invoice_id), "preparation", status=422, header_form=form)
+    if saved and invoice.client_id != client_before:
+        return _edited(invoice, saved, header_form=_header_form(invoice), all_nets=True)
+    refreshed = []
+    if saved:
+        fresh = _header_form(invoice)
+        refreshed = [
+            fresh[name]
+            for name in ("payment_terms_days", "due_date", "currency")
+            if fresh[name].data != form[name].data
+        ]
+    return _edited(invoice, saved, form=form, refreshed=refreshed, all_nets=True)
+
+
+@bp.post("/<int:invoice_id>/client")
+def new_client(invoice_id: int):
+    invoice = _load(invoice_id)
+    if not _editable(invoice):
+        return _refused(invoice_id, _not_editable_message(invoice))
+    form = NewClientForm(prefix="new_client")
+    saved = False
+    if form.validate():
+        details = clients.ClientDetails(
+            name=form.name.data,
+            emails=form.emails.data,
+            by_email=bool(form.emails.data),
+            currency=settings.business().currency,
+        )
+        try:
+            client = clients.create(details)
+            invoices.update_header(
+                invoice,
+                _header_of(
+                    invoice,
+                    client=client,
+                    job=None,
+                    payment_terms_days=invoices.default_terms(client),
+                    due_date=None,
+                    currency=client.currency,
+                ),
+            )
+        except clients.InvalidClient as error:
+            db.session.rollback()
+            form[error.field if error.field in form else "name"].errors.append(str(error.message))
+        except invoices.InvoiceError as error:
+            db.session.rollback()
+            form.name.errors.append(error.message)
+        else:
+            db.session.commit()
+            saved = True
+    if not _htmx():
+        if saved:
+            flash(_("Client « %(name)s » créé et choisi.", name=form.name.data), "success")
+            return redirect(_step_url(invoice, "preparation"), 303)
+        return _page(_load(invoice_id), "preparation", status=422, new_client_form=form)
+    if not saved:
+        return render_template(
+            "invoices/_new_client.html", invoice=invoice, new_client_form=form
+        ), 422
+    html = render_template(
+        "invoices/_new_client.html",
+        invoice=invoice,
+        new_client_form=NewClientForm(formdata=None, prefix="new_client"),
+    )
+    extra, status = _edited(invoice, True, header_form=_header_form(invoice), all_nets=True)
+    return html + extra, status
+
+
+def _header_of(invoice: Invoice, **changes) -> invoices.Header:
+    """The invoice's header as it stands, with `changes`."""
+    values = dict(
+        client=invoice.client,
+        job=invoice.job,
+        issue_date=invoice.issue_date,
+        payment_terms_days=invoice.payment_terms_days,
+        due_date=invoice.due_date,
+        currency=invoice.currency,
+        reference=invoice.reference,
+        notes=invoice.notes,
+        footer=invoice.footer,
+    )
+    values.update(changes)
+    return invoices.Header(**values)
+
+
+@bp.get("/<int:invoice_id>/picker")
+def picker(invoice_id: int):
+    invoice = _load(invoice_id)
+    query = request.args.get("q", "").strip()
+    return render(
+        "invoices/picker.html",
+        "results",
+        invoice=invoice,
+        items=catalog.picker(query),
+        q=query,
+        currency=invoice.currency,
+    )
+
+
+@bp.post("/<int:invoice_id>/lines")
+def add_line(invoice_id: int):
+    invoice = _load(invoice_id)
+    item = None
+    if request.form.get("item_id"):
+        item = get_or_404(Item, request.form.get("item_id", type=int))
+    if not _editable(invoice):
+        return _refused(invoice_id, _not_editable_message(invoice))
+    line = invoices.add_line(invoice, item)
+    db.session.commit()
+    return _lines_changed(invoice, anchor=f"line-{line.id}")
+
+
+@bp.post("/<int:invoice_id>/lines/<int:line_id>")
+def save_line(invoice_id: int, line_id: int):
+    invoice = _load(invoice_id)
+    line = _line(invoice, line_id)
+    if not _editable(invoice):
+        return _refused(invoice_id, _not_editable_message(invoice))
+    rates = _tax_rates()
+    form = _line_form(line, rates, formdata=request.form)
+    saved = False
+    if form.validate():
+        try:
+            invoices.update_line(line, form.details(rates))
+        except invoices.InvalidTransition as error:
+            return _refused(invoice_id, error.message)
+        except invoices.InvoiceError as error:
+            db.session.rollback()
+            form[error.field].errors.append(error.message)
+        else:
+            db.session.commit()
+            saved = True
+    if not _htmx():
+        if saved:
+            return redirect(_step_url(invoice, "preparation", _anchor=f"line-{line_id}"), 303)
+        return _page(_load(invoice_id), "preparation", status=422, line_forms={line_id: form})
+    return _edited(invoice, saved, form=form, line=line)
+
+
+@bp.post("/<int:invoice_id>/lines/<int:line_id>/remove")
+def remove_line(invoice_id: int, line_id: int):
+    invoice = _load(invoice_id)
+    line = _line(invoice, line_id)
+    if not _editable(invoice):
+        return _refused(invoice_id, _not_editable_message(invoice))
+    invoices.remove_line(line)
+    db.session.commit()
+    return _lines_changed(invoice)
+
+
+@bp.post("/<int:invoice_id>/lines/<int:line_id>/move/<any(up, down):direction>")
+def move_line(invoice_id: int, line_id: int, direction: str):
+    invoice = _load(invoice_id)
+    line = _line(invoice, line_id)
+    if not _editable(invoice):
+        return _refused(invoice_id, _not_editable_message(invoice))
+    invoices.move_line(line, -1 if direction == "up" else 1)
+    db.session.commit()
+    return _lines_changed(invoice, anchor=f"line-{line_id}")
+
+
+def _lines_changed(invoice: Invoice, anchor: str | None = None):
+    """After adding, removing or moving a line: the list and the totals, or back to the page."""
+    if not _htmx():
+        return redirect(_step_url(invoice, "preparation", _anchor=anchor), 303)
+    lines = render_template("invoices/_lines.html", invoice=invoice, **_lines_context(invoice))
+    extra, status = _edited(invoice, True)
+    return lines + extra, status
+
+
+@bp.post("/<int:invoice_id>/schedule")
+def save_schedule(invoice_id: int):
+    invoice = _load(invoice_id)
+    if not _editable(invoice):
+        return _refused(invoice_id, _not_editable_message(invoice))
+    form = ScheduleForm(prefix="schedule")
+    schedule = [] if "clear" in request.form else (form.schedule() if form.validate() else None)
+    saved = False
+    if schedule is not None:
+        try:
+            invoices.set_instalments(invoice, schedule)
+        except invoices.InvalidTransition as error:
+            return _refused(invoice_id, error.message)
+        except invoices.InvoiceError as error:
+            db.session.rollback()
+            form.form_errors.append(error.message)
+        else:
+            db.session.commit()
+            saved = True
+    if not _htmx():
+        if saved:
+            return redirect(_step_url(invoice, "preparation", _anchor="schedule"), 303)
+        return _page(_load(invoice_id), "preparation", status=422, schedule_form=form)
+    if not saved:
+        return render_template("invoices/_schedule.html", invoice=invoice, schedule_form=form), 422
+    html = render_template(
+        "invoices/_schedule.html", invoice=invoice, schedule_form=_schedule_form(invoice)
+    )
+    extra, status = _edited(invoice, True, header_form=_header_form(invoice))
+    return html + extra, status
+
+
+# --- Lifecycle ----------------------------------------------------------------
+
+
+@bp.post("/<int:invoice_id>/finalize")
+def finalize(invoice_id: int):
+    numbering.lock()  # the number is read and taken under the write lock
+    invoice = _load(invoice_id)
+    try:
+        invoices.finalize(invoice, settings.today())
+    except invoices.InvalidTransition as error:
+        return _refused(invoice_id, error.message)
+    except invoices.InvoiceError as error:
+        db.session.rollback()
+        return _page(
+            _load(invoice_id), "preparation", status=422, errors={error.field: error.message}
+        )
+    db.session.commit()
+    return _after_action(
+        invoice, "sending", _("Facture finalisée : numéro %(number)s.", number=invoice.number)
+    )
+
+
+@bp.post("/<int:invoice_id>/sent")
+def mark_sent(invoice_id: int):
+    invoice = _load(invoice_id)
+    try:
+        invoices.mark_sent(invoice)
+    except invoices.InvoiceError as error:
+        return _refused(invoice_id, error.message)
+    db.session.commit()
+    return _after_action(invoice, "follow_up", _("Facture marquée comme envoyée."))
+
+
+@bp.route("/<int:invoice_id>/number", methods=["GET", "POST"])
+def number(invoice_id: int):
+    invoice = _load(invoice_id)
+    if not _number_editable(invoice):
+        return _refused(invoice_id, _("Le numéro ne change plus après le premier envoi."))
+    form = NumberForm(prefix="renumber", data=dict(number=invoice.number))
+    if form.validate_on_submit():
+        try:
+            invoices.change_number(invoice, form.number.data)
+        except invoices.InvalidTransition as error:
+            return _refused(invoice_id, error.message)
+        except invoices.InvoiceError as error:
+            db.session.rollback()
+            invoice = _load(invoice_id)
+            form.number.errors.append(error.message)
+        else:
+            db.session.commit()
+            if _htmx():
+                return _page(invoice, DEFAULT_STEP[invoice.status], block="number_line")
+            flash(_("Numéro modifié : %(number)s.", number=invoice.number), "success")
+            return redirect(url_for("invoices.show", invoice_id=invoice.id), 303)
+    status = 422 if form.is_submitted() else 200
+    return _page(
+        invoice, DEFAULT_STEP[invoice.status], status, block="number_line", number_form=form
+    )
+
+
+@bp.route("/<int:invoice_id>/cancel", methods=["GET", "POST"])
+def cancel(invoice_id: int):
+    """Cancel with a credit note, after a confirmation page."""
+    if request.method == "POST":
+        numbering.lock()  # the credit note's number is taken under the write lock
+    invoice = _load(invoice_id)
+    if request.method == "GET":
+        if (
+            invoice.status not in (InvoiceStatus.TO_SEND, InvoiceStatus.AWAITING_PAYMENT)
+            or invoice.is_credit_note
+        ):
+            return _refused(invoice_id, _("Cette facture ne peut pas être annulée."))
+        return render(
+            "invoices/cancel.html",
+            invoice=invoice,
+            upcoming=numbering.upcoming("credit_note", settings.today()),
+        )
+    try:
+        note = invoices.cancel(invoice, settings.today())
+    except invoices.InvoiceError as error:
+        return _refused(invoice_id, error.message)
+    db.session.commit()
+    flash(
+        _(
+            "Facture %(number)s annulée par l'avoir %(note)s.",
+            number=invoice.number,
+            note=note.number,
+        ),
+        "success",
+    )
+    return redirect(url_for("invoices.show", invoice_id=note.id), 303)
+
+
+@bp.post("/<int:invoice_id>/duplicate")
+def duplicate(invoice_id: int):
+    invoice = _load(invoice_id)
+    copy = invoices.duplicate(invoice, settings.today())
+    db.session.commit()
+    flash(_("Copie créée : un nouveau brouillon."), "success")
+    return redirect(_step_url(copy, "preparation"), 303)
+
+
+@bp.route("/<int:invoice_id>/delete", methods=["GET", "POST"])
+def delete(invoice_id: int):
+    """Delete a draft, after a confirmation page."""
+    invoice = _load(invoice_id)
+    if not invoice.is_draft:
+        return _refused(
+            invoice_id,
+            _(
+                "Seul un brouillon peut être supprimé : une facture numérotée s'annule par un avoir."
+            ),
+        )
+    if request.method == "GET":
+        return render("invoices/delete.html", invoice=invoice)
+    invoices.delete_draft(invoice)
+    db.session.commit()
+    flash(_("Brouillon supprimé."), "success")
+    return redirect(url_for("board.index"), 303)
+
+
+@bp.get("/<int:invoice_id>/pdf")
+def pdf(invoice_id: int):
+    """« Télécharger la facture »: the current revision, or `?revision=` an earlier one."""
+    invoice = _load(invoice_id)
+    revision = request.args.get("revision", type=int)
+    name = documents.filename(invoice)
+    if revision is None or revision == invoice.revision:
+        data = documents.invoice_pdf(invoice)
+        history.log(invoice, "downloaded")
+        db.session.commit()
+    else:
+        path = (
+            documents.revision_pdf(invoice, revision) if 0 < revision < invoice.revision else None
+        )
+        if path is None:
+            abort(404)
+        data, name = path.read_bytes(), f"{name.removesuffix('.pdf')}-r{revision}.pdf"
+    return send_file(
+        io.BytesIO(data), mimetype="application/pdf", as_attachment=True, download_name=name
+    )
