@@ -153,8 +153,9 @@ def _require_owner():
     user_id = session.get("user_id")
     if user_id is not None:
         g.user = db.session.get(User, user_id)
-        if g.user is not None:
+        if g.user is not None and session.get("auth") == accounts.session_token(g.user):
             return None
+        g.user = None
         session.clear()
     if not accounts.owner_exists():
         target = url_for("auth.setup")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
@@ -91,6 +92,12 @@ def authenticate(
     )
     db.session.flush()
     return user if ok else None
+
+
+def session_token(user: User) -> str:
+    """What a login session holds besides the user id: it changes with the password,
+    so changing the password logs out every other session."""
+    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:32]
 
 
 def change_password(user: User, current: str, new: str) -> None:

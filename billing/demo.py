@@ -255,7 +255,8 @@ HABITS = {
         notes="Reverse charge: VAT to be accounted for by the recipient "
               "(art. 196, Directive 2006/112/EC)."),
     "Coopérative Boréale": Habit(
-        2, ("Formation (journée)", "Journée de conseil", "Livre « Piloter un projet numérique »"),
+        2, ("Formation (journée)", "Journée de conseil",
+            "Livre « Piloter un projet numérique »"),
         vat=False, notes="Prestation de services hors UE : TVA non applicable, art. 259-1 du CGI."),
 }
 
@@ -275,11 +276,13 @@ FREE_LINES = (
     ("Nom de domaine (refacturation)", 1_500),
 )
 LINE_COUNTS = (1, 1, 2, 2, 3, 4, 6)
+# The chance a sent invoice is still unpaid, by days past its due date.
+UNPAID_CHANCES = ((0, 0.8), (30, 0.4), (120, 0.12), (DAYS, 0.03))
 
 
 @dataclass
 class World:
-    """The demo clients (those with something to buy), the catalog and the jobs, from the database."""
+    """The demo clients (those with something to buy), the catalog and the jobs."""
 
     clients: list[Client]
     items: dict[str, Item]
@@ -356,7 +359,9 @@ def add_invoices(count: int, seed: int = 42) -> str:
     Every status is there: drafts, « À envoyer », « Paiement attendu » (some late,
     some partly paid), « Payée », « Annulée » with its credit note. Numbers follow
     the date order and continue each series' counter, which is left ready for the
-    next finalize. The caller took `numbering.lock()` first and commits.
+    next finalize. Payments and messages have no rows yet (their issues come
+    later): paid amounts are in `paid_cents`, sent invoices were sent by hand.
+    The caller took `numbering.lock()` first and commits.
     """
     world = _world()
     if not world.clients:
@@ -404,7 +409,10 @@ def _world() -> World:
     names = {name for habit in HABITS.values() for name in habit.items}
     items: dict[str, Item] = {}
     for item in db.session.scalars(
-        select(Item).where(Item.name.in_(names)).options(selectinload(Item.tax_rates)).order_by(Item.id)
+        select(Item)
+        .where(Item.name.in_(names))
+        .options(selectinload(Item.tax_rates))
+        .order_by(Item.id)
     ):
         items.setdefault(item.name, item)
     usable = [c for c in clients.values() if any(name in items for name in HABITS[c.name].items)]
@@ -429,6 +437,7 @@ def _plan(world: World, business: Business, rng: random.Random, issue: date) -> 
     terms = client.payment_terms_days
     terms = business.payment_terms_days if terms is None else terms
     jobs = world.jobs.get(client.id)
+    po = f"{habit.po_prefix}{issue.year}-{rng.randrange(1, 1000):03d}" if habit.po_prefix else ""
     plan = Plan(
         client=client,
         job_id=rng.choice(jobs).id if jobs and rng.random() < 0.6 else None,
@@ -437,7 +446,7 @@ def _plan(world: World, business: Business, rng: random.Random, issue: date) -> 
         due=issue + timedelta(days=terms),
         lines=lines,
         totals=money.compute_totals([line.as_money() for line in lines]),
-        reference=f"{habit.po_prefix}{issue.year}-{rng.randrange(1, 1000):03d}" if habit.po_prefix else "",
+        reference=po,
         notes=habit.notes,
     )
     if plan.totals.total_cents >= 300_000 and rng.random() < 0.2:
@@ -488,17 +497,18 @@ def _settle(plan: Plan, rng: random.Random, today: date) -> None:
         plan.status = S.CANCELLED
         return
     late_days = (today - plan.due).days
-    unpaid = 0.8 if late_days <= 0 else 0.4 if late_days <= 30 else 0.12 if late_days <= 120 else 0.03
+    unpaid = next(chance for days, chance in UNPAID_CHANCES if late_days <= days)
     if rng.random() >= unpaid:
         plan.status, plan.paid_cents = S.PAID, total
         return
     plan.status = S.AWAITING_PAYMENT
     if rng.random() < 0.25:
-        plan.paid_cents = plan.schedule[0][2] if plan.schedule else total * rng.choice((30, 40, 50)) // 100
+        share = rng.choice((30, 40, 50))
+        plan.paid_cents = plan.schedule[0][2] if plan.schedule else total * share // 100
 
 
 def _timeline(plan: Plan, clock: Clock, rng: random.Random, today: date) -> None:
-    """When it was created, finalized, sent, paid or cancelled; the credit note of a cancelled one."""
+    """When it was created, finalized, sent, paid or cancelled (then with its credit note)."""
     plan.finalized = clock.at(plan.issue)
     plan.created = plan.finalized - timedelta(minutes=rng.randrange(10, 3 * 24 * 60))
     plan.updated = plan.finalized
@@ -506,7 +516,8 @@ def _timeline(plan: Plan, clock: Clock, rng: random.Random, today: date) -> None
         plan.status is S.CANCELLED and rng.random() < 0.5
     )
     if sent:
-        plan.sent = clock.at(min(plan.issue + timedelta(days=rng.randrange(3)), today), plan.finalized)
+        sent_on = min(plan.issue + timedelta(days=rng.randrange(3)), today)
+        plan.sent = clock.at(sent_on, plan.finalized)
         plan.updated = plan.sent
     if plan.paid_cents:
         paid_on = plan.issue + timedelta(days=rng.randrange(2, plan.terms + 21))
@@ -548,7 +559,9 @@ def _number(plans: list[Plan], series: str) -> None:
         following[year] = value + 1
     for year, value in following.items():
         row = db.session.scalar(
-            select(NumberSequence).where(NumberSequence.series == series, NumberSequence.year == year)
+            select(NumberSequence).where(
+                NumberSequence.series == series, NumberSequence.year == year
+            )
         )
         if row is None:
             row = NumberSequence(series=series, year=year)
@@ -609,7 +622,8 @@ def _insert(invoices: list[Plan], notes: list[Plan], business: Business) -> None
         for plan in documents
         for kind, detail, at in _events(plan)
     ])
-    used = {rate.id for plan in documents if plan.number for line in plan.lines for rate in line.taxes}
+    used = {rate.id for plan in documents if plan.number for line in plan.lines
+            for rate in line.taxes}
     if used:  # as `invoices.finalize` does: a rate on an issued invoice no longer changes
         db.session.execute(update(TaxRate).where(TaxRate.id.in_(used)).values(locked=True))
     db.session.flush()

@@ -49,11 +49,12 @@ def folder() -> Path:
 
 
 def filename(invoice: Invoice) -> str:
-    """`Facture-F-2026-0001.pdf`, `Avoir-AV-2026-0001.pdf`, `Brouillon-12.pdf`."""
+    """`Facture-F-2026-0001.pdf`, `Avoir-AV-2026-0001.pdf`, `Brouillon-12.pdf`, translated."""
     if invoice.number is None:
-        return f"Brouillon-{invoice.id}.pdf"
-    prefix = "Avoir" if invoice.is_credit_note else "Facture"
-    return f"{prefix}-{_UNSAFE_IN_NAME.sub('-', invoice.number)}.pdf"
+        prefix, number = _("Brouillon"), str(invoice.id)
+    else:
+        prefix, number = _title(invoice), invoice.number
+    return _UNSAFE_IN_NAME.sub("-", f"{prefix}-{number}") + ".pdf"
 
 
 def invoice_pdf(invoice: Invoice, portal_url: str | None = None) -> bytes:

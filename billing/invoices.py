@@ -34,6 +34,7 @@ from billing.models import (
 )
 
 MAX_TERMS_DAYS = 365
+MAX_QUANTITY = 1_000_000
 EDITABLE = (InvoiceStatus.DRAFT, InvoiceStatus.TO_SEND, InvoiceStatus.AWAITING_PAYMENT)
 
 
@@ -188,6 +189,8 @@ def update_line(line: InvoiceLine, details: LineDetails) -> None:
     _before_edit(invoice)
     if details.quantity <= 0:
         raise InvoiceError(_("La quantité doit être positive."), "quantity")
+    if details.quantity > MAX_QUANTITY:
+        raise InvoiceError(_("La quantité est trop grande."), "quantity")
     if details.quantity.as_tuple().exponent < -3:
         raise InvoiceError(_("La quantité a au plus 3 décimales."), "quantity")
     if details.unit_price_cents < 0:

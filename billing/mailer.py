@@ -30,15 +30,19 @@ class NotConfigured(MailError):
 
 
 class _Connection(flask_mail.Connection):
-    """Flask-Mail's connection, with a timeout so a silent server cannot hang us."""
+    """Flask-Mail's connection, with a timeout so a silent server cannot hang us, and
+    TLS that checks the server's certificate and name (Python's smtplib does not by default)."""
 
     def configure_host(self):
         mail = self.mail
-        smtp_class = smtplib.SMTP_SSL if mail.use_ssl else smtplib.SMTP
-        host = smtp_class(mail.server, mail.port, timeout=TIMEOUT_SECONDS)
+        tls = ssl.create_default_context()
+        if mail.use_ssl:
+            host = smtplib.SMTP_SSL(mail.server, mail.port, timeout=TIMEOUT_SECONDS, context=tls)
+        else:
+            host = smtplib.SMTP(mail.server, mail.port, timeout=TIMEOUT_SECONDS)
         try:
             if mail.use_tls:
-                host.starttls()
+                host.starttls(context=tls)
             if mail.username and mail.password:
                 host.login(mail.username, mail.password)
         except BaseException:
@@ -117,6 +121,10 @@ def _explain(error: Exception, business: Business) -> str:
     if isinstance(error, flask_mail.BadHeaderError):
         return _("Le message contient un en-tête invalide "
                  "(retour à la ligne dans le titre ou le nom).")
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return _("Le certificat du serveur SMTP %(server)s n'est pas valide (%(reason)s) : "
+                 "la connexion a été refusée pour protéger votre mot de passe.",
+                 server=server, reason=error.verify_message)
     if isinstance(error, ssl.SSLError):
         return _("La connexion chiffrée avec %(server)s a échoué : "
                  "vérifiez le port et le mode de sécurité.", server=server)

@@ -44,9 +44,15 @@ def round_cents(value: Decimal) -> int:
     return int((value / CENT).quantize(Decimal("1"), rounding=ROUND_HALF_UP))
 
 
+MAX_AMOUNT_CENTS = 100_000_000_000  # one billion: far above any invoice, far below overflow
+
+
 def parse_amount(text: str) -> int:
     """Read an amount typed by a person (« 1 234,56 ») as cents (123456)."""
-    return round_cents(parse_decimal(text, max_places=2))
+    cents = round_cents(parse_decimal(text, max_places=2))
+    if abs(cents) > MAX_AMOUNT_CENTS:
+        raise InvalidNumber(text)
+    return cents
 
 
 def to_decimal(cents: int) -> Decimal:

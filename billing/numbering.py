@@ -125,7 +125,9 @@ def upcoming(series: str, today: date) -> str:
 
 
 def set_next_value(series: str, year: int, value: int) -> None:
-    """Set where a series continues (settings); never back to a number already given."""
+    """Set where a series continues (settings); never back to a number already given.
+
+    Like `allocate`, run it after `lock()`."""
     if series not in SERIES_FORMATS:
         raise ValueError(f"Unknown series: {series}")
     if not 1 <= value <= MAX_VALUE:
@@ -153,7 +155,7 @@ def continue_after(series: str, today: date, number: str) -> None:
     """After a number was edited by hand, make the series go on after it.
 
     A number that does not follow the series' format (or is lower than the
-    counter) leaves the counter where it is.
+    counter) leaves the counter where it is. Run it after `lock()`.
     """
     fmt = series_format(series)
     pattern = re.escape(fmt)
@@ -171,7 +173,7 @@ def continue_after(series: str, today: date, number: str) -> None:
         db.session.add(row)
     if value >= row.next_value:
         row.next_value = value + 1
-        row.last_issued = value
+    row.last_issued = max(row.last_issued, value)  # never hand out this number again
     db.session.flush()
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask import Flask, abort, render_template, request
 from jinja2_fragments.flask import render_block
+from werkzeug.routing import IntegerConverter
 
 from billing.models import db
 
@@ -29,6 +30,29 @@ def render(template: str, block: str | None = None, **context) -> str:
     return render_template(template, **context)
 
 
+MAX_ID = 2**63 - 1  # the largest integer SQLite stores
+
+
+def db_int(value) -> int:
+    """A positive whole number a database can hold; raises ValueError otherwise.
+
+    Use it as `request.args.get("page", 1, type=db_int)`: a bad value falls back
+    to the default instead of overflowing SQLite.
+    """
+    number = int(value)
+    if not 1 <= number <= MAX_ID:
+        raise ValueError(value)
+    return number
+
+
+class IdConverter(IntegerConverter):
+    """`<int:...>` in URLs, bounded to what SQLite stores: a bigger id is a 404."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
+
+
 def get_or_404(model, object_id: int):
     found = db.session.get(model, object_id)
     if found is None:
@@ -37,6 +61,7 @@ def get_or_404(model, object_id: int):
 
 
 def register_blueprints(app: Flask) -> None:
+    app.url_map.converters["int"] = IdConverter
     from blueprints import archives, auth, board, catalog, clients, invoices, jobs, settings, taxes
     from blueprints.filters import register_filters
 

@@ -14,7 +14,7 @@ from wtforms.validators import Length, Optional
 
 from billing import board, settings
 from billing.models import db
-from blueprints import render
+from blueprints import db_int, render
 from blueprints.fields import AmountField, strip
 
 bp = Blueprint("archives", __name__, url_prefix="/archives")
@@ -71,7 +71,7 @@ def index():
     today = settings.today()
     form, query = _search(today)
     page = db.paginate(
-        query, page=request.args.get("page", 1, type=int), per_page=PER_PAGE, error_out=False
+        query, page=request.args.get("page", 1, type=db_int), per_page=PER_PAGE, error_out=False
     )
     status = 422 if form.errors else 200
     return render("archives/index.html", "results", form=form, page=page, today=today), status

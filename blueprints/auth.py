@@ -55,6 +55,14 @@ class LoginForm(FlaskForm):
     password = PasswordField(_l("Mot de passe"), validators=[DataRequired(REQUIRED)])
 
 
+def log_in(user) -> None:
+    """A fresh session for the owner (also after a password change)."""
+    session.clear()
+    session["user_id"] = user.id
+    session["auth"] = accounts.session_token(user)
+    session.permanent = True
+
+
 def _safe_next(target: str | None) -> str:
     """Only a local path: never send the owner to another site after login."""
     if target and target.startswith("/") and not target.startswith("//"):
@@ -78,8 +86,7 @@ def setup():
             form.email.errors.append(str(error))
         else:
             db.session.commit()
-            session.clear()
-            session["user_id"] = user.id
+            log_in(user)
             flash(_("Bienvenue ! Complétez maintenant les paramètres de votre entreprise."), "success")
             return redirect(url_for("settings.index"), 303)
     status = 422 if form.is_submitted() else 200
@@ -106,9 +113,7 @@ def login():
             return render("auth/login.html", form=form), 429
         db.session.commit()
         if user is not None:
-            session.clear()
-            session["user_id"] = user.id
-            session.permanent = True
+            log_in(user)
             return redirect(_safe_next(request.args.get("next")), 303)
         form.form_errors.append(_("Adresse email ou mot de passe incorrect."))
     status = 422 if form.is_submitted() else 200

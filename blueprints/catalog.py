@@ -12,7 +12,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from billing import catalog, settings
 from billing.models import Item, TaxRate, db
-from blueprints import get_or_404, render
+from blueprints import db_int, get_or_404, render
 from blueprints.fields import REQUIRED, TOO_LONG, AmountField, strip, value_required
 from blueprints.filters import rate_filter
 
@@ -74,7 +74,7 @@ def index():
         status = "active"
     page = db.paginate(
         catalog.listing(query, status),
-        page=request.args.get("page", 1, type=int),
+        page=request.args.get("page", 1, type=db_int),
         per_page=50,
         error_out=False,
     )

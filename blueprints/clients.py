@@ -19,7 +19,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from billing import clients, settings
 from billing.models import Client, db
 from billing.money import CURRENCIES
-from blueprints import get_or_404, render
+from blueprints import db_int, get_or_404, render
 from blueprints.fields import EmailListField
 
 bp = Blueprint("clients", __name__, url_prefix="/clients")
@@ -30,7 +30,7 @@ LANGUAGE_CHOICES = [SelectChoice("fr", "Français"), SelectChoice("en", "English
 
 def optional_id(value) -> int | None:
     """A select's value as an id; the empty choice is None."""
-    return int(value) if value not in (None, "") else None
+    return db_int(value) if value not in (None, "") else None
 
 
 class ClientForm(FlaskForm):
@@ -90,7 +90,7 @@ def index():
     archived = request.args.get("archived") == "1"
     page = db.paginate(
         clients.search(q, archived),
-        page=request.args.get("page", 1, type=int),
+        page=request.args.get("page", 1, type=db_int),
         per_page=PER_PAGE,
         error_out=False,
     )

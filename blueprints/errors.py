@@ -6,6 +6,8 @@ from flask import Flask, render_template
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
+from billing.models import db
+
 
 def register(app: Flask) -> None:
     def page(code: int, title: str, message: str):
@@ -39,5 +41,6 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(500)
     def server_error(_error):
+        db.session.rollback()  # a failed flush leaves the session unusable for the page itself
         return page(500, _("Erreur interne"),
                     _("Une erreur inattendue s'est produite. Rien n'a été enregistré."))

@@ -51,7 +51,7 @@ from billing.models import (
     TaxRate,
     db,
 )
-from blueprints import get_or_404, render
+from blueprints import db_int, get_or_404, render
 from blueprints.clients import optional_id
 from blueprints.fields import (
     REQUIRED,
@@ -564,7 +564,7 @@ def _posted(model, name: str):
     """The row whose id is posted as `name`; None when absent, 404 when unknown."""
     if not request.form.get(name):
         return None
-    return get_or_404(model, request.form.get(name, type=int) or 0)
+    return get_or_404(model, request.form.get(name, type=db_int) or 0)
 
 
 @bp.get("/<int:invoice_id>")
@@ -705,7 +705,7 @@ def add_line(invoice_id: int):
     invoice = _load(invoice_id)
     item = None
     if request.form.get("item_id"):
-        item = get_or_404(Item, request.form.get("item_id", type=int))
+        item = get_or_404(Item, request.form.get("item_id", type=db_int))
     if not _editable(invoice):
         return _refused(invoice_id, _not_editable_message(invoice))
     line = invoices.add_line(invoice, item)
@@ -838,6 +838,8 @@ def mark_sent(invoice_id: int):
 
 @bp.route("/<int:invoice_id>/number", methods=["GET", "POST"])
 def number(invoice_id: int):
+    if request.method == "POST":
+        numbering.lock()  # the series' counter moves under the write lock
     invoice = _load(invoice_id)
     if not _number_editable(invoice):
         return _refused(invoice_id, _("Le numéro ne change plus après le premier envoi."))
@@ -928,7 +930,7 @@ def delete(invoice_id: int):
 def pdf(invoice_id: int):
     """« Télécharger la facture »: the current revision, or `?revision=` an earlier one."""
     invoice = _load(invoice_id)
-    revision = request.args.get("revision", type=int)
+    revision = request.args.get("revision", type=int)  # a bad one (0, -1, 99) is a 404 below
     name = documents.filename(invoice)
     if revision is None or revision == invoice.revision:
         data = documents.invoice_pdf(invoice)

@@ -12,7 +12,7 @@ from wtforms.validators import DataRequired, Length
 
 from billing import clients, jobs
 from billing.models import Client, Job, JobStatus, db
-from blueprints import get_or_404, render
+from blueprints import db_int, get_or_404, render
 from blueprints.clients import PER_PAGE, optional_id
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")
@@ -45,13 +45,13 @@ class JobForm(FlaskForm):
 
 @bp.get("/")
 def index():
-    client_id = request.args.get("client_id", type=int)
+    client_id = request.args.get("client_id", type=db_int)
     status_key = request.args.get("status", "open")
     if status_key not in STATUS_FILTERS:
         status_key = "open"
     page = db.paginate(
         jobs.listing(client_id, STATUS_FILTERS[status_key]),
-        page=request.args.get("page", 1, type=int),
+        page=request.args.get("page", 1, type=db_int),
         per_page=PER_PAGE,
         error_out=False,
     )
@@ -70,7 +70,7 @@ def index():
 def new():
     form = JobForm()
     if not form.is_submitted():
-        form.client_id.data = request.args.get("client_id", type=int)
+        form.client_id.data = request.args.get("client_id", type=db_int)
     form.set_client_choices(None)
     if form.validate_on_submit():
         try:

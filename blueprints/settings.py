@@ -36,6 +36,7 @@ from wtforms.validators import (
 from billing import accounts, mailer, money, numbering, settings, uploads
 from billing.models import Country, SmtpSecurity, db
 from blueprints import render
+from blueprints.auth import log_in
 from blueprints.fields import PDF, PNG_OR_JPEG, REQUIRED, LimitedFileField
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
@@ -338,6 +339,8 @@ def _number_previews(business, today, typed) -> list[dict]:
 
 @bp.route("/billing", methods=["GET", "POST"])
 def billing():
+    if request.method == "POST":
+        numbering.lock()  # counters are read and written under the write lock
     business = settings.business()
     today = settings.today(business)
     next_numbers = {
@@ -452,6 +455,7 @@ def password():
             form.current_password.errors.append(str(error))
         else:
             db.session.commit()
+            log_in(g.user)  # this session stays; every other one is logged out
             flash(_("Mot de passe modifié."), "success")
             return redirect(url_for("settings.account"), 303)
     return _account_page(LanguageForm(formdata=None, obj=g.user), form, 422)

@@ -25,7 +25,7 @@ from sqlalchemy import event
 
 from app import create_app
 from billing import accounts
-from billing.models import db
+from billing.models import User, db
 
 OWNER_EMAIL = "owner@example.fr"
 OWNER_PASSWORD = "correct horse battery"
@@ -101,8 +101,12 @@ def owner(app):
 def auth_client(app, owner):
     """A test client logged in as the owner."""
     client = app.test_client()
+    with app.app_context():
+        user = db.session.get(User, owner)
+        token = accounts.session_token(user)
     with client.session_transaction() as session:
         session["user_id"] = owner
+        session["auth"] = token
     return client
 
 

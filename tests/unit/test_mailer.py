@@ -146,3 +146,32 @@ def test_an_unknown_host_is_reported(business):
     use_server(business, "smtp.invalid", 25)
     with pytest.raises(mailer.MailError, match="introuvable|joindre"):
         mailer.send_test(business, "moi@example.fr")
+
+
+def test_a_server_with_an_untrusted_certificate_is_refused_before_login(business, tmp_path):
+    """STARTTLS to a self-signed certificate: no password leaves, no message is sent."""
+    import ssl
+    import subprocess
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=evil.invalid", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    received = []
+
+    class Handler:
+        async def handle_DATA(self, _server, _session, envelope):
+            received.append(envelope)
+            return "250 OK"
+
+    business.smtp_security = SmtpSecurity.STARTTLS
+    business.smtp_username, business.smtp_password = "me", "secret password"
+    with server(Handler(), tls_context=tls, require_starttls=True) as port:
+        use_server(business, "127.0.0.1", port)
+        with pytest.raises(mailer.MailError, match="certificat du serveur SMTP"):
+            mailer.send_test(business, "client@example.fr")
+    assert received == []

@@ -133,3 +133,21 @@ def test_allocated_number_is_kept_only_if_the_transaction_commits(ctx):
     numbering.allocate("invoice", date(2026, 6, 1))
     db.session.rollback()
     assert numbering.allocate("invoice", date(2026, 6, 1)) == "F-2026-0001"
+
+
+def test_a_hand_edited_number_is_never_given_again(app, owner):
+    """Allocate 1, jump to 10, hand-edit an invoice to 7: going back to 2 is refused."""
+    from datetime import date
+
+    import pytest
+
+    from billing import numbering
+
+    today = date(2026, 11, 24)
+    with app.test_request_context():
+        numbering.allocate("invoice", today)
+        numbering.set_next_value("invoice", 2026, 10)
+        numbering.continue_after("invoice", today, "F-2026-0007")
+        with pytest.raises(numbering.NumberingError):
+            numbering.set_next_value("invoice", 2026, 2)
+        assert numbering.allocate("invoice", today) == "F-2026-0010"

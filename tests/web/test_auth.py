@@ -124,3 +124,18 @@ def test_healthz(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json == {"status": "ok"}
+
+
+def test_changing_the_password_logs_out_every_other_session(app, client, owner):
+    phone = app.test_client()
+    for each in (client, phone):
+        each.post("/login", data={"email": OWNER_EMAIL, "password": OWNER_PASSWORD})
+        assert each.get("/").status_code == 200
+    response = client.post(
+        "/settings/account/password",
+        data={"current_password": OWNER_PASSWORD, "new_password": "un tout nouveau secret",
+              "new_password_again": "un tout nouveau secret"},
+    )
+    assert response.status_code == 303
+    assert client.get("/").status_code == 200  # the session that changed it stays
+    assert phone.get("/").status_code == 302  # the stolen or forgotten one is out

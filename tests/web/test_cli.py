@@ -7,7 +7,18 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from billing.models import Business, Client, Item, Job, JobStatus, TaxRate, User, db
+from billing.models import (
+    Business,
+    Client,
+    Invoice,
+    InvoiceKind,
+    Item,
+    Job,
+    JobStatus,
+    TaxRate,
+    User,
+    db,
+)
 from tests.conftest import OWNER_EMAIL
 from tests.factories import make_client
 
@@ -142,6 +153,62 @@ def test_demo_with_force_adds_the_data_anyway_without_doubling_the_tax_rates(app
     assert result.exit_code == 0, result.output
     assert count(app, Client) == 13
     assert count(app, TaxRate) == 4
+
+
+def invoice_count(app) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).where(Invoice.kind == InvoiceKind.INVOICE))
+
+
+def test_demo_with_invoices_loads_the_demo_first_then_adds_them(app):
+    result = invoke(app, "demo", "--invoices", "40")
+    assert result.exit_code == 0, result.output
+    assert "Demo data loaded: 6 clients" in result.output
+    assert "with the password:" in result.output
+    assert "Demo invoices added: 40 invoices" in result.output
+    assert count(app, Client) == 6
+    assert invoice_count(app) == 40
+
+
+def test_demo_invoices_add_to_an_existing_demo_each_time(app):
+    assert invoke(app, "demo").exit_code == 0
+    result = invoke(app, "demo", "--invoices", "20")
+    assert result.exit_code == 0, result.output
+    assert "Demo data loaded" not in result.output
+    assert "Demo invoices added: 20 invoices" in result.output
+    assert invoke(app, "demo", "--invoices", "10").exit_code == 0
+    assert count(app, Client) == 6
+    assert count(app, TaxRate) == 4
+    assert invoice_count(app) == 30
+
+
+def test_demo_invoices_on_a_database_of_real_clients_need_force(app, owner):
+    with app.app_context():
+        make_client("Client réel")
+        db.session.commit()
+    result = invoke(app, "demo", "--invoices", "10")
+    assert result.exit_code != 0
+    assert "La base contient déjà des clients" in result.output
+    assert count(app, Client) == 1
+    assert count(app, Invoice) == 0
+
+    result = invoke(app, "demo", "--force", "--invoices", "10")
+    assert result.exit_code == 0, result.output
+    assert count(app, Client) == 7
+    assert invoice_count(app) == 10
+    with app.app_context():
+        real = db.session.scalar(select(Client).where(Client.name == "Client réel"))
+        assert db.session.scalar(select(func.count()).where(Invoice.client_id == real.id)) == 0
+
+
+def test_demo_invoices_must_be_a_positive_whole_number(app):
+    for value in ("0", "-3", "abc", "2,5"):
+        result = invoke(app, "demo", "--invoices", value)
+        assert result.exit_code == 2, value
+        assert "Invalid value for '--invoices'" in result.output
+    assert count(app, Client) == 0
+    assert count(app, User) == 0
+    assert count(app, Invoice) == 0
 
 
 # backup and restore
