@@ -1,4 +1,4 @@
-"""Backups: the SQLite database and the uploads folder in one .tar.gz, and restoring them.
+"""Backups: the SQLite database, the uploads and the issued PDFs in one .tar.gz; restoring them.
 
 The database is copied with SQLite's online backup API (consistent even while
 the app runs, WAL included). A `manifest.json` names the format, its version,
@@ -31,6 +31,8 @@ VERSION = 1
 MANIFEST = "manifest.json"
 DATABASE = "billing.sqlite"
 UPLOADS = "uploads"
+PDF = "pdf"  # the PDFs as issued, one per revision: what each client received
+FOLDERS = (UPLOADS, PDF)
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 
@@ -46,21 +48,26 @@ class UnsupportedDatabase(BackupError):
     """Backups only handle SQLite."""
 
 
+def _folders(app: Flask) -> dict[str, Path]:
+    """The instance's file folders, by their name in the archive."""
+    return {UPLOADS: Path(app.config["UPLOAD_FOLDER"]), PDF: Path(app.instance_path) / PDF}
+
+
 def create(app: Flask, path: Path) -> dict:
-    """Write the database and the uploads to `path` (.tar.gz); return the manifest."""
+    """Write the database, the uploads and the PDFs to `path` (.tar.gz); return the manifest."""
     database = _database_path(app)
-    uploads = Path(app.config["UPLOAD_FOLDER"])
     path = Path(path).resolve()
     with tempfile.TemporaryDirectory(prefix=".backup-", dir=path.parent) as staging:
         copy = Path(staging) / DATABASE
         _sqlite_copy(database, copy)
         files = [(DATABASE, copy)]
-        if uploads.is_dir():
-            files += [
-                (f"{UPLOADS}/{file.relative_to(uploads).as_posix()}", file)
-                for file in sorted(uploads.rglob("*"))
-                if file.is_file() and not file.is_symlink()
-            ]
+        for name, folder in _folders(app).items():
+            if folder.is_dir():
+                files += [
+                    (f"{name}/{file.relative_to(folder).as_posix()}", file)
+                    for file in sorted(folder.rglob("*"))
+                    if file.is_file() and not file.is_symlink()
+                ]
         manifest = {
             "format": FORMAT,
             "version": VERSION,
@@ -90,23 +97,35 @@ def restore(app: Flask, path: Path) -> dict:
     Raises NotABackup, and changes nothing, unless every check passes.
     """
     database = _database_path(app)
-    uploads = Path(app.config["UPLOAD_FOLDER"])
-    uploads.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=uploads.parent))
+    folders = _folders(app)
+    instance = Path(app.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=instance))
     try:
         manifest = _unpack(Path(path), staging)
-        (staging / UPLOADS).mkdir(exist_ok=True)
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
         _replace_database(staging / DATABASE, database)
-        old = staging / "previous-uploads"
-        if uploads.exists():
-            uploads.rename(old)
-        (staging / UPLOADS).rename(uploads)
+        for name, folder in folders.items():
+            (staging / name).mkdir(exist_ok=True)
+            _swap_folder(staging / name, folder, staging / f"previous-{name}")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return manifest
+
+
+def _swap_folder(new: Path, live: Path, old: Path) -> None:
+    """Put `new` in place of `live`; if that fails, the live folder is put back."""
+    live.parent.mkdir(parents=True, exist_ok=True)
+    if live.exists():
+        live.rename(old)
+    try:
+        new.rename(live)
+    except OSError:
+        if old.exists():
+            old.rename(live)
+        raise
 
 
 def _database_path(app: Flask) -> Path:
@@ -191,8 +210,8 @@ def _check_member(member: tarfile.TarInfo) -> None:
         raise _refuse(f"chemin interdit dans l'archive : {member.name}")
     if not member.isfile():
         raise _refuse(f"élément qui n'est pas un fichier : {member.name}")
-    in_uploads = len(name.parts) > 1 and name.parts[0] == UPLOADS
-    if member.name not in (MANIFEST, DATABASE) and not in_uploads:
+    in_folder = len(name.parts) > 1 and name.parts[0] in FOLDERS
+    if member.name not in (MANIFEST, DATABASE) and not in_folder:
         raise _refuse(f"fichier inattendu : {member.name}")
 
 

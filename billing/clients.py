@@ -13,7 +13,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import String, cast, exists, func, select
 from sqlalchemy.orm import selectinload
 
-from billing.models import Client, db
+from billing.models import Client, Invoice, InvoiceStatus, db
 from billing.money import CURRENCIES
 from billing.settings import LANGUAGES
 
@@ -186,3 +186,31 @@ def _apply(client: Client, details: ClientDetails) -> None:
     client.vat_number = details.vat_number.strip()
     client.address = details.address.strip()
     client.notes = details.notes.strip()
+
+
+RECENT_INVOICES = 50
+
+
+def recent_invoices(client: Client) -> list[Invoice]:
+    """The client's latest invoices and credit notes, drafts included, newest first."""
+    return db.session.scalars(
+        select(Invoice)
+        .where(Invoice.client_id == client.id)
+        .order_by(Invoice.issue_date.desc(), Invoice.id.desc())
+        .limit(RECENT_INVOICES)
+    ).all()
+
+
+def balances(client: Client) -> dict[str, int]:
+    """What the client owes on its numbered, unpaid invoices, per currency (one query)."""
+    owed = Invoice.total_cents - Invoice.paid_cents - Invoice.credited_cents
+    rows = db.session.execute(
+        select(Invoice.currency, func.sum(owed))
+        .where(
+            Invoice.client_id == client.id,
+            Invoice.status.in_((InvoiceStatus.TO_SEND, InvoiceStatus.AWAITING_PAYMENT)),
+        )
+        .group_by(Invoice.currency)
+    ).all()
+    return {currency: total for currency, total in rows if total} or {client.currency: 0}
+

@@ -12,14 +12,20 @@ import smtplib
 import socket
 import ssl
 from email.utils import formataddr
+from pathlib import Path
 
 import flask_mail
+from flask import current_app
 from flask_babel import gettext as _
 
 from billing.models import Business, SmtpSecurity
 
 TIMEOUT_SECONDS = 15
-OUTBOX_FOLDER = "instance/mail-outbox/"
+
+
+def outbox_folder() -> Path:
+    """Where messages go as .eml files while no SMTP server is configured."""
+    return Path(current_app.instance_path) / "mail-outbox"
 
 class MailError(Exception):
     """A reason, in French, why a message could not be sent."""
@@ -84,7 +90,7 @@ def send(business: Business, mail_message: flask_mail.Message) -> None:
             _(
                 "Aucun serveur SMTP n'est configuré : les messages sont écrits dans le dossier "
                 "%(folder)s au lieu d'être envoyés.",
-                folder=OUTBOX_FOLDER,
+                folder=outbox_folder(),
             )
         )
     envelope_from = business.smtp_sender or business.email

@@ -120,7 +120,13 @@ def show(client_id: int):
     client = clients.with_relations(client_id)
     if client is None:
         abort(404)
-    return render("clients/show.html", client=client)
+    return render(
+        "clients/show.html",
+        client=client,
+        invoices=clients.recent_invoices(client),
+        balances=clients.balances(client),
+        today=settings.today(),
+    )
 
 
 @bp.route("/<int:client_id>/edit", methods=["GET", "POST"])

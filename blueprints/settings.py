@@ -373,7 +373,7 @@ def billing():
 def _emails_page(business, form, test_form, test_result=None, block="section"):
     """The Emails page; htmx gets `block` only (the « Tester » answer is its own block)."""
     return render("settings/emails.html", block, form=form, test_form=test_form,
-                  test_result=test_result, business=business, outbox_folder=mailer.OUTBOX_FOLDER)
+                  test_result=test_result, business=business, outbox_folder=mailer.outbox_folder())
 
 
 @bp.route("/emails", methods=["GET", "POST"])

@@ -272,3 +272,19 @@ def test_restore_refuses_what_is_not_a_backup_and_changes_nothing(world, tmp_pat
     assert uploads_content(world) == files
     assert sorted(p.name for p in Path(world.instance_path).iterdir()) == instance_before
     assert not (tmp_path.parent / "evil.sh").exists()
+
+
+def test_the_issued_pdfs_are_backed_up_and_restored_and_stale_ones_go(world, tmp_path):
+    pdfs = Path(world.instance_path) / "pdf"
+    pdfs.mkdir()
+    (pdfs / "invoice-1-r1-abc.pdf").write_bytes(b"%PDF-1.4 as sent")
+    archive = tmp_path / "sauvegarde.tar.gz"
+    backup.create(world, archive)
+    (pdfs / "invoice-1-r1-abc.pdf").unlink()
+    (pdfs / "invoice-9-r1-zzz.pdf").write_bytes(b"%PDF-1.4 of another database")
+
+    backup.restore(world, archive)
+
+    assert {p.name: p.read_bytes() for p in pdfs.iterdir()} == {
+        "invoice-1-r1-abc.pdf": b"%PDF-1.4 as sent"
+    }

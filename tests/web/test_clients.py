@@ -447,3 +447,24 @@ def test_client_count_is_unchanged_by_browsing(app, auth_client):
         assert auth_client.get(path).status_code == 200
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Client)) == 1
+
+
+def test_client_page_lists_its_invoices_and_what_it_owes(app, auth_client):
+    from billing import invoices as verbs
+    from tests.factories import make_invoice
+
+    with app.test_request_context():
+        client = make_client("Hexalis <b>", emails=["a@hexalis.fr"])
+        owed = make_invoice(client, lines=[(1, 10_000)])
+        verbs.finalize(owed, owed.issue_date)
+        verbs.mark_sent(owed)
+        make_invoice(client, lines=[(1, 999)])  # a draft owes nothing yet
+        other = make_invoice(make_client("Autre"), lines=[(1, 5_000)])
+        verbs.finalize(other, other.issue_date)
+        db.session.commit()
+        client_id = client.id
+    page = auth_client.get(f"/clients/{client_id}").get_data(as_text=True)
+    assert "Solde : 100,00\u00a0€" in page
+    assert "F-2026-0001" in page and "Brouillon" in page and "F-2026-0002" not in page
+    assert "Hexalis &lt;b&gt;" in page
+    assert 'name="client_id" value="%d"' % client_id in page

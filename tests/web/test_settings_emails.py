@@ -42,7 +42,7 @@ def test_emails_page_shows_defaults_and_the_outbox_notice(auth_client):
     html = page(auth_client.get("/settings/emails"))
     assert 'value="Facture {numero}"' in html
     assert "{numero}, {client}, {montant}, {echeance}, {lien}" in html
-    assert "instance/mail-outbox/" in html
+    assert "instance/mail-outbox" in html
     assert ">Tester</button>" in html
     assert 'value="owner@example.fr"' in html
 
@@ -212,8 +212,8 @@ def test_tester_without_smtp_explains_the_outbox_folder(auth_client):
     assert response.status_code == 422
     html = page(response)
     assert "flash-warning" in html
-    assert "Aucun serveur SMTP n&#39;est configuré : les messages sont écrits dans le dossier " \
-           "instance/mail-outbox/" in html
+    assert "Aucun serveur SMTP n&#39;est configuré : les messages sont écrits dans le dossier " in html
+    assert "/instance/mail-outbox" in html
 
 
 @pytest.mark.parametrize(("to", "message"), [("", "Ce champ est obligatoire."),
