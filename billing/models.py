@@ -119,6 +119,9 @@ class Business(db.Model):
 
     email_subject_template: Mapped[str] = mapped_column(String(200), default="")
     email_body_template: Mapped[str] = mapped_column(Text, default="")
+    # The same message for clients who read English (`Client.language` "en").
+    email_subject_template_en: Mapped[str] = mapped_column(String(200), default="")
+    email_body_template_en: Mapped[str] = mapped_column(Text, default="")
     email_signature: Mapped[str] = mapped_column(Text, default="")
     terms_path: Mapped[str | None] = mapped_column(String(100))
     terms_filename: Mapped[str | None] = mapped_column(String(200))
@@ -375,3 +378,69 @@ class Event(db.Model):
     revision: Mapped[int | None]
 
     invoice: Mapped[Invoice | None] = relationship()
+
+
+class MessageState(enum.Enum):
+    PROCESSING = "processing"  # En traitement: in the outbox, not delivered yet
+    SENT = "sent"  # Envoyée au client: accepted by the SMTP server (or written as .eml)
+    CLICKED = "clicked"  # Le client a cliqué sur le lien
+    ABANDONED = "abandoned"  # Abandonnée: permanent failure, or out of tries
+
+
+class Message(db.Model):
+    """An email in the outbox, kept for good as it was sent (« Historique des communications »).
+
+    Written by the request, delivered by the worker. `message_id` (the
+    Message-ID header) is fixed when the message is written, so a retried
+    delivery carries the same one. `bcc` goes to the SMTP envelope only,
+    never into the headers. `lease_until` is set while a worker delivers it:
+    another worker leaves it alone until the lease runs out.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), default="invoice")  # invoice | statement | notice
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id"), index=True)
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("client.id"), index=True)
+    revision: Mapped[int | None]  # the invoice revision whose PDF it carries
+    batch: Mapped[str | None] = mapped_column(String(32), index=True)  # sent together (registers)
+
+    sender: Mapped[str] = mapped_column(String(400))
+    recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
+    cc: Mapped[list[str]] = mapped_column(JSON, default=list)
+    bcc: Mapped[list[str]] = mapped_column(JSON, default=list)
+    subject: Mapped[str] = mapped_column(String(300))
+    text_body: Mapped[str] = mapped_column(Text)
+    html_body: Mapped[str] = mapped_column(Text, default="")
+    message_id: Mapped[str] = mapped_column(String(200), unique=True)
+    link_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+
+    state: Mapped[MessageState] = mapped_column(default=MessageState.PROCESSING, index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_try_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    lease_until: Mapped[datetime | None]
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    clicked_at: Mapped[datetime | None]
+
+    invoice: Mapped[Invoice | None] = relationship()
+    client: Mapped[Client | None] = relationship()
+    attachments: Mapped[list[Attachment]] = relationship(
+        order_by="Attachment.position", cascade="all, delete-orphan"
+    )
+
+
+class Attachment(db.Model):
+    """A file sent with a message: a stored copy, so « Documents » shows what really left."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("message.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(default=0)
+    kind: Mapped[str] = mapped_column(String(20), default="document")  # invoice | terms | document
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    stored_name: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))

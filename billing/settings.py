@@ -35,6 +35,13 @@ DEFAULT_BODY = (
     "Vous pouvez la consulter et la régler en ligne : {lien}\n\n"
     "Merci de votre confiance."
 )
+DEFAULT_SUBJECT_EN = "Invoice {numero}"
+DEFAULT_BODY_EN = (
+    "Hello {client},\n\n"
+    "Please find attached invoice {numero} for {montant}, due on {echeance}.\n\n"
+    "You can view and pay it online: {lien}\n\n"
+    "Thank you for your business."
+)
 
 
 def business() -> Business:
@@ -52,6 +59,8 @@ def create_business(name: str, email: str, country: Country = Country.FR) -> Bus
         country=country,
         email_subject_template=DEFAULT_SUBJECT,
         email_body_template=DEFAULT_BODY,
+        email_subject_template_en=DEFAULT_SUBJECT_EN,
+        email_body_template_en=DEFAULT_BODY_EN,
     )
     apply_country_defaults(row)
     db.session.add(row)
