@@ -422,6 +422,7 @@ class Message(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
     clicked_at: Mapped[datetime | None]
+    dismissed_at: Mapped[datetime | None]  # the owner hid its « Abandonnée » banner
 
     invoice: Mapped[Invoice | None] = relationship()
     client: Mapped[Client | None] = relationship()
