@@ -66,6 +66,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         BABEL_TRANSLATION_DIRECTORIES=str(ROOT / "translations"),
         LOGIN_MAX_FAILURES=10,
         LOGIN_WINDOW_MINUTES=15,
+        BOARD_POLL_SECONDS=20,  # how often an open board asks for the cards that changed
     )
     app.config.update({k: v for k, v in test_config.items() if k != "INSTANCE_PATH"})
     Path(app.config["UPLOAD_FOLDER"]).mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ import csv
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 from flask_babel import gettext as _
 from sqlalchemy import Select, func, select
@@ -89,6 +89,18 @@ def columns(filters: Filters = Filters()) -> list[Column]:
             .limit(spec.limit)
         )
         result.append(Column(spec, list(db.session.scalars(query))))
+    _count_and_total(result, conditions)
+    return result
+
+
+def summaries(filters: Filters = Filters()) -> list[Column]:
+    """The four columns' counts and totals, without their cards (one query)."""
+    result = [Column(spec, []) for spec in COLUMNS]
+    _count_and_total(result, filters.conditions())
+    return result
+
+
+def _count_and_total(result: list[Column], conditions: list) -> None:
     by_status = {status: column for column in result for status in column.spec.statuses}
     balance = Invoice.total_cents - Invoice.paid_cents - Invoice.credited_cents
     sums = db.session.execute(
@@ -109,7 +121,26 @@ def columns(filters: Filters = Filters()) -> list[Column]:
         column.totals[currency] = column.totals.get(currency, 0) + amount
     for column in result:
         column.totals = dict(sorted(column.totals.items()))
-    return result
+
+
+def column_key(invoice: Invoice) -> str:
+    """The column an invoice's card belongs in."""
+    return next(spec.key for spec in COLUMNS if invoice.status in spec.statuses)
+
+
+CHANGES_LIMIT = 50  # cards refreshed by one poll of the board
+
+
+def changed_since(since: datetime, filters: Filters = Filters()) -> list[Invoice]:
+    """The invoices changed after `since` (UTC), oldest change first, for the board's refresh."""
+    query = (
+        select(Invoice)
+        .options(joinedload(Invoice.client))
+        .where(Invoice.updated_at > since, *filters.conditions())
+        .order_by(Invoice.updated_at.desc(), Invoice.id.desc())
+        .limit(CHANGES_LIMIT)
+    )
+    return list(reversed(db.session.scalars(query).all()))
 
 
 def filter_choices() -> tuple[list[Client], list[Job]]:

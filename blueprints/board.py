@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from datetime import datetime, timedelta
+
+from flask import Blueprint, abort, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from billing import board, settings
-from billing.models import Client, Job, db
+from billing.models import Client, Invoice, Job, db, utcnow
 from blueprints import render
 
 bp = Blueprint("board", __name__)
@@ -20,6 +22,9 @@ TITLES = {
 }
 # Where the cards a column does not show can be found (the archives page, filtered).
 MORE_STATUS = {"preparation": "draft", "sending": "to_send", "follow_up": "awaiting_payment"}
+# A poll asks again for what changed a little before its last answer: a change committed while
+# that answer was being made is sent twice rather than never.
+POLL_OVERLAP = timedelta(seconds=5)
 
 
 @bp.get("/")
@@ -37,8 +42,44 @@ def index():
         jobs=jobs,
         errors=errors,
         today=settings.today(),
+        since=_since_marker(),
     )
     return page, 422 if errors else 200
+
+
+@bp.get("/board/changes")
+def changes():
+    """The poll of the board: the cards changed since `since`, swapped out of band."""
+    try:
+        since = datetime.fromisoformat(request.args.get("since", ""))
+    except ValueError:
+        abort(400)
+    marker = _since_marker()
+    filters, _errors = _filters()
+    return refreshed(board.changed_since(since, filters), filters, marker)
+
+
+def refreshed(changed: list[Invoice], filters: board.Filters | None = None, since: str = "") -> str:
+    """Cards moved to their column and every column's count and totals, all out of band.
+
+    The answer to a change made from the board (e.g. « Facture envoyée » on a card) and to its poll.
+    """
+    if filters is None:
+        filters, _errors = _filters()
+    return render_template(
+        "board/_changes.html",
+        changed=changed,
+        summaries=board.summaries(filters),
+        column_key=board.column_key,
+        titles=TITLES,
+        filters=filters,
+        today=settings.today(),
+        since=since or _since_marker(),
+    )
+
+
+def _since_marker() -> str:
+    return (utcnow() - POLL_OVERLAP).isoformat(timespec="seconds")
 
 
 def _filters() -> tuple[board.Filters, dict[str, str]]:
@@ -61,8 +102,9 @@ def _filters() -> tuple[board.Filters, dict[str, str]]:
 
 
 def chosen(model, name: str):
-    """The row whose id is in the query string `name`: None when empty, LookupError when unknown."""
-    text = request.args.get(name, "").strip()
+    """The row whose id is in the query string (or form) `name`: None when empty, LookupError
+    when unknown."""
+    text = request.values.get(name, "").strip()
     if not text:
         return None
     found = db.session.get(model, int(text)) if text.isdigit() and len(text) < 16 else None

@@ -51,6 +51,7 @@ from billing.models import (
     TaxRate,
     db,
 )
+from blueprints import board as board_view
 from blueprints import db_int, get_or_404, render
 from blueprints.clients import optional_id
 from blueprints.fields import (
@@ -514,6 +515,15 @@ def _after_action(invoice: Invoice, step: str, message: str):
     return redirect(_step_url(invoice, step), 303)
 
 
+def _back_to_board(invoice: Invoice, message: str):
+    """A change made from a card of the board: the card moves there (htmx), or back to the board."""
+    if _htmx():
+        return board_view.refreshed([invoice])
+    flash(message, "success")
+    filters = {name: request.form.get(name) or None for name in ("client_id", "job_id")}
+    return redirect(url_for("board.index", **filters), 303)
+
+
 def _refused(invoice_id: int, message: str):
     """409: the invoice is not in a state that allows this; say why, in French."""
     db.session.rollback()
@@ -833,6 +843,8 @@ def mark_sent(invoice_id: int):
     except invoices.InvoiceError as error:
         return _refused(invoice_id, error.message)
     db.session.commit()
+    if request.form.get("from") == "board":
+        return _back_to_board(invoice, _("Facture marquée comme envoyée."))
     return _after_action(invoice, "follow_up", _("Facture marquée comme envoyée."))
 
 

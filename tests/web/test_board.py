@@ -146,7 +146,7 @@ def test_phone_tabs_jump_to_each_column_with_its_count(app, auth_client):
     add(app, status=S.DRAFT)
     page = auth_client.get("/").get_data(as_text=True)
     tabs = re.search(r'<nav class="board-tabs".*?</nav>', page, re.S).group(0)
-    assert '<a href="#column-preparation">Préparation <small>1</small></a>' in tabs
+    assert '<a href="#column-preparation" id="tab-preparation">Préparation <small>1</small></a>' in tabs
     for key in ("sending", "follow_up", "archives"):
         assert f'href="#column-{key}"' in tabs
 
@@ -241,7 +241,7 @@ def test_new_invoice_button_carries_the_filtered_client_and_job(app, auth_client
 
 def test_filter_form_is_wired_for_htmx_and_works_without_it(auth_client):
     page = auth_client.get("/").get_data(as_text=True)
-    form = re.search(r'<form class="toolbar" method="get" action="/".*?</form>', page, re.S).group(0)
+    form = re.search(r'<form class="toolbar" id="board-filters" method="get" action="/".*?</form>', page, re.S).group(0)
     assert 'hx-get="/"' in form and 'hx-target="#board"' in form and 'hx-push-url="true"' in form
     assert 'name="client_id"' in form and 'name="job_id"' in form
     assert '<button type="submit" class="secondary">Filtrer</button>' in form
