@@ -190,6 +190,7 @@ def test_a_quantity_that_is_not_a_number_is_refused_in_french_and_kept(
     expect(page.locator("#save-state")).to_have_text("Non enregistré : corrigez le champ signalé.")
     expect(quantity).to_have_value("abc")
     expect(quantity).to_have_attribute("aria-describedby", f"line-{line_id}-quantity-errors")
+    expect(quantity).to_have_attribute("aria-invalid", "true")
     expect(totals_row(page, "Total TTC")).to_contain_text("120,00 €")
     fits_the_screen(page)
     screenshot(page, "invoice-line-error")
@@ -199,6 +200,7 @@ def test_a_quantity_that_is_not_a_number_is_refused_in_french_and_kept(
 
     quantity.fill("2")
     expect(error).to_be_empty()
+    expect(quantity).not_to_have_attribute("aria-invalid", "true")
     expect(totals_row(page, "Total TTC")).to_contain_text("240,00 €")
 
 

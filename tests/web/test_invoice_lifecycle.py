@@ -317,6 +317,7 @@ def test_cancel_asks_for_confirmation_then_issues_a_credit_note(app, auth_client
     assert "Avoir AV-2026-0001" in note_page and "Annule la facture" in note_page
     assert "Facture F-2026-0001 annulée par l&#39;avoir AV-2026-0001." in note_page
     assert 'id="header-form"' not in note_page
+    assert "invoice-actions" not in note_page  # a credit note has no copy, delete or cancel
     follow_up = text(auth_client.get(f"/invoices/{draft}?step=follow_up"))
     assert "Annulée par l&#39;avoir AV-2026-0001" in follow_up and "Annulée" in follow_up
 
