@@ -534,6 +534,33 @@ def _refused(invoice_id: int, message: str):
     return _page(invoice, DEFAULT_STEP[invoice.status], status=409)
 
 
+@bp.errorhandler(invoices.InvalidTransition)
+def _invalid_transition(error: invoices.InvalidTransition):
+    """A verb refused because of the invoice's state (e.g. finalized in another tab)."""
+    return _refused(request.view_args["invoice_id"], error.message)
+
+
+def _save(form, change, validate: bool = True) -> bool:
+    """Validate `form`, apply `change` (a call of domain verbs) and commit; True when saved.
+
+    A refusal of the domain (`InvoiceError`, `InvalidClient`) is rolled back and shown next to
+    its field, or at the top of the form; an `InvalidTransition` goes to `_invalid_transition`.
+    """
+    if validate and not form.validate():
+        return False
+    try:
+        change()
+    except invoices.InvalidTransition:
+        raise
+    except (invoices.InvoiceError, clients.InvalidClient) as error:
+        db.session.rollback()
+        field = form[error.field] if error.field in form else None
+        (field.errors if field is not None else form.form_errors).append(str(error.message))
+        return False
+    db.session.commit()
+    return True
+
+
 def _not_editable_message(invoice: Invoice) -> str:
     return _(
         "Cette facture ne peut plus être modifiée (statut « %(status)s »).",
@@ -596,18 +623,7 @@ def save_header(invoice_id: int):
         return _refused(invoice_id, _not_editable_message(invoice))
     form = _header_form(invoice, formdata=request.form)
     client_before = invoice.client_id
-    saved = False
-    if form.validate():
-        try:
-            invoices.update_header(invoice, form.header(invoice))
-        except invoices.InvalidTransition as error:
-            return _refused(invoice_id, error.message)
-        except invoices.InvoiceError as error:
-            db.session.rollback()
-            form[error.field].errors.append(error.message)
-        else:
-            db.session.commit()
-            saved = True
+    saved = _save(form, lambda: invoices.update_header(invoice, form.header(invoice)))
     if not _htmx():
         if saved:
             return redirect(_step_url(invoice, "preparation"), 303)
@@ -631,36 +647,28 @@ def new_client(invoice_id: int):
     if not _editable(invoice):
         return _refused(invoice_id, _not_editable_message(invoice))
     form = NewClientForm(prefix="new_client")
-    saved = False
-    if form.validate():
+
+    def create_and_choose():
         details = clients.ClientDetails(
             name=form.name.data,
             emails=form.emails.data,
             by_email=bool(form.emails.data),
             currency=settings.business().currency,
         )
-        try:
-            client = clients.create(details)
-            invoices.update_header(
+        client = clients.create(details)
+        invoices.update_header(
+            invoice,
+            _header_of(
                 invoice,
-                _header_of(
-                    invoice,
-                    client=client,
-                    job=None,
-                    payment_terms_days=invoices.default_terms(client),
-                    due_date=None,
-                    currency=client.currency,
-                ),
-            )
-        except clients.InvalidClient as error:
-            db.session.rollback()
-            form[error.field if error.field in form else "name"].errors.append(str(error.message))
-        except invoices.InvoiceError as error:
-            db.session.rollback()
-            form.name.errors.append(error.message)
-        else:
-            db.session.commit()
-            saved = True
+                client=client,
+                job=None,
+                payment_terms_days=invoices.default_terms(client),
+                due_date=None,
+                currency=client.currency,
+            ),
+        )
+
+    saved = _save(form, create_and_choose)
     if not _htmx():
         if saved:
             flash(_("Client « %(name)s » créé et choisi.", name=form.name.data), "success")
@@ -731,18 +739,7 @@ def save_line(invoice_id: int, line_id: int):
         return _refused(invoice_id, _not_editable_message(invoice))
     rates = _tax_rates()
     form = _line_form(line, rates, formdata=request.form)
-    saved = False
-    if form.validate():
-        try:
-            invoices.update_line(line, form.details(rates))
-        except invoices.InvalidTransition as error:
-            return _refused(invoice_id, error.message)
-        except invoices.InvoiceError as error:
-            db.session.rollback()
-            form[error.field].errors.append(error.message)
-        else:
-            db.session.commit()
-            saved = True
+    saved = _save(form, lambda: invoices.update_line(line, form.details(rates)))
     if not _htmx():
         if saved:
             return redirect(_step_url(invoice, "preparation", _anchor=f"line-{line_id}"), 303)
@@ -788,18 +785,9 @@ def save_schedule(invoice_id: int):
         return _refused(invoice_id, _not_editable_message(invoice))
     form = ScheduleForm(prefix="schedule")
     schedule = [] if "clear" in request.form else (form.schedule() if form.validate() else None)
-    saved = False
-    if schedule is not None:
-        try:
-            invoices.set_instalments(invoice, schedule)
-        except invoices.InvalidTransition as error:
-            return _refused(invoice_id, error.message)
-        except invoices.InvoiceError as error:
-            db.session.rollback()
-            form.form_errors.append(error.message)
-        else:
-            db.session.commit()
-            saved = True
+    saved = schedule is not None and _save(
+        form, lambda: invoices.set_instalments(invoice, schedule), validate=False
+    )
     if not _htmx():
         if saved:
             return redirect(_step_url(invoice, "preparation", _anchor="schedule"), 303)
@@ -822,8 +810,8 @@ def finalize(invoice_id: int):
     invoice = _load(invoice_id)
     try:
         invoices.finalize(invoice, settings.today())
-    except invoices.InvalidTransition as error:
-        return _refused(invoice_id, error.message)
+    except invoices.InvalidTransition:
+        raise
     except invoices.InvoiceError as error:
         db.session.rollback()
         return _page(
@@ -856,21 +844,13 @@ def number(invoice_id: int):
     if not _number_editable(invoice):
         return _refused(invoice_id, _("Le numéro ne change plus après le premier envoi."))
     form = NumberForm(prefix="renumber", data=dict(number=invoice.number))
-    if form.validate_on_submit():
-        try:
-            invoices.change_number(invoice, form.number.data)
-        except invoices.InvalidTransition as error:
-            return _refused(invoice_id, error.message)
-        except invoices.InvoiceError as error:
-            db.session.rollback()
-            invoice = _load(invoice_id)
-            form.number.errors.append(error.message)
-        else:
-            db.session.commit()
+    if form.is_submitted():
+        if _save(form, lambda: invoices.change_number(invoice, form.number.data)):
             if _htmx():
                 return _page(invoice, DEFAULT_STEP[invoice.status], block="number_line")
             flash(_("Numéro modifié : %(number)s.", number=invoice.number), "success")
             return redirect(url_for("invoices.show", invoice_id=invoice.id), 303)
+        invoice = _load(invoice_id)
     status = 422 if form.is_submitted() else 200
     return _page(
         invoice, DEFAULT_STEP[invoice.status], status, block="number_line", number_form=form
