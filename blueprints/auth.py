@@ -19,32 +19,20 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms.validators import DataRequired, Length
 
 from billing import accounts
 from billing.models import db
 from blueprints import render
-from blueprints.fields import REQUIRED
+from blueprints.fields import REQUIRED, new_password_field, password_again_field
 
 bp = Blueprint("auth", __name__)
 
 
 class SetupForm(FlaskForm):
     email = EmailField(_l("Adresse email"), validators=[DataRequired(REQUIRED)])
-    password = PasswordField(
-        _l("Mot de passe"),
-        validators=[
-            DataRequired(REQUIRED),
-            Length(min=accounts.MIN_PASSWORD_LENGTH, message=_l("Au moins 10 caractères.")),
-        ],
-    )
-    password_again = PasswordField(
-        _l("Mot de passe (encore)"),
-        validators=[
-            DataRequired(REQUIRED),
-            EqualTo("password", message=_l("Les deux mots de passe ne sont pas identiques.")),
-        ],
-    )
+    password = new_password_field(_l("Mot de passe"))
+    password_again = password_again_field(_l("Mot de passe (encore)"), "password")
     business_name = StringField(
         _l("Nom de l'entreprise"), validators=[DataRequired(REQUIRED), Length(max=200)]
     )

@@ -13,13 +13,35 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_wtf.file import FileField
-from wtforms import StringField, ValidationError
-from wtforms.validators import StopValidation
+from wtforms import PasswordField, StringField, ValidationError
+from wtforms.validators import DataRequired, EqualTo, Length, StopValidation
 
-from billing import money
+from billing import accounts, money
 
 REQUIRED = _l("Ce champ est obligatoire.")
 TOO_LONG = _l("Au plus %(max)d caractères.")
+
+
+def new_password_field(label) -> PasswordField:
+    """A new password, long enough."""
+    return PasswordField(
+        label,
+        validators=[
+            DataRequired(REQUIRED),
+            Length(min=accounts.MIN_PASSWORD_LENGTH, message=_l("Au moins 10 caractères.")),
+        ],
+    )
+
+
+def password_again_field(label, first: str) -> PasswordField:
+    """The same password typed again: must equal the field named `first`."""
+    return PasswordField(
+        label,
+        validators=[
+            DataRequired(REQUIRED),
+            EqualTo(first, message=_l("Les deux mots de passe ne sont pas identiques.")),
+        ],
+    )
 
 
 def strip(value):

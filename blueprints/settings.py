@@ -26,7 +26,6 @@ from wtforms import (
 from wtforms.validators import (
     DataRequired,
     Email,
-    EqualTo,
     InputRequired,
     Length,
     NumberRange,
@@ -37,7 +36,14 @@ from billing import accounts, mailer, money, numbering, settings, uploads
 from billing.models import Country, SmtpSecurity, db
 from blueprints import render
 from blueprints.auth import log_in
-from blueprints.fields import PDF, PNG_OR_JPEG, REQUIRED, LimitedFileField
+from blueprints.fields import (
+    PDF,
+    PNG_OR_JPEG,
+    REQUIRED,
+    LimitedFileField,
+    new_password_field,
+    password_again_field,
+)
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
@@ -140,6 +146,22 @@ class BusinessForm(SettingsForm):
         self.timezone.choices = settings.time_zones()
 
 
+def _number_format_field(label) -> StringField:
+    return StringField(
+        label, validators=[InputRequired(REQUIRED), checked(numbering.check_format, keep_result=False)]
+    )
+
+
+def _next_number_field(label) -> WholeNumberField:
+    return WholeNumberField(
+        label,
+        validators=[
+            InputRequired(REQUIRED),
+            NumberRange(1, numbering.MAX_VALUE, _l("Le prochain numéro doit être au moins 1.")),
+        ],
+    )
+
+
 class BillingForm(SettingsForm):
     payment_terms_days = WholeNumberField(
         _l("Délai de paiement (jours)"),
@@ -148,28 +170,10 @@ class BillingForm(SettingsForm):
             NumberRange(0, 365, _l("Le délai de paiement doit être compris entre 0 et 365 jours.")),
         ],
     )
-    invoice_number_format = StringField(
-        _l("Format des numéros de facture"),
-        validators=[InputRequired(REQUIRED), checked(numbering.check_format, keep_result=False)],
-    )
-    invoice_next_number = WholeNumberField(
-        _l("Prochain numéro de facture"),
-        validators=[
-            InputRequired(REQUIRED),
-            NumberRange(1, numbering.MAX_VALUE, _l("Le prochain numéro doit être au moins 1.")),
-        ],
-    )
-    credit_note_number_format = StringField(
-        _l("Format des numéros d'avoir"),
-        validators=[InputRequired(REQUIRED), checked(numbering.check_format, keep_result=False)],
-    )
-    credit_note_next_number = WholeNumberField(
-        _l("Prochain numéro d'avoir"),
-        validators=[
-            InputRequired(REQUIRED),
-            NumberRange(1, numbering.MAX_VALUE, _l("Le prochain numéro doit être au moins 1.")),
-        ],
-    )
+    invoice_number_format = _number_format_field(_l("Format des numéros de facture"))
+    invoice_next_number = _next_number_field(_l("Prochain numéro de facture"))
+    credit_note_number_format = _number_format_field(_l("Format des numéros d'avoir"))
+    credit_note_next_number = _next_number_field(_l("Prochain numéro d'avoir"))
     vat_exempt = BooleanField(_l("Franchise en base de TVA"))
     late_payment_text = TextAreaField(_l("Mention de retard de paiement"))
     legal_footer = TextAreaField(_l("Pied de page légal"))
@@ -240,20 +244,8 @@ class LanguageForm(SettingsForm):
 
 class PasswordForm(SettingsForm):
     current_password = PasswordField(_l("Mot de passe actuel"), validators=[DataRequired(REQUIRED)])
-    new_password = PasswordField(
-        _l("Nouveau mot de passe"),
-        validators=[
-            DataRequired(REQUIRED),
-            Length(min=accounts.MIN_PASSWORD_LENGTH, message=_l("Au moins 10 caractères.")),
-        ],
-    )
-    new_password_again = PasswordField(
-        _l("Nouveau mot de passe (encore)"),
-        validators=[
-            DataRequired(REQUIRED),
-            EqualTo("new_password", _l("Les deux mots de passe ne sont pas identiques.")),
-        ],
-    )
+    new_password = new_password_field(_l("Nouveau mot de passe"))
+    new_password_again = password_again_field(_l("Nouveau mot de passe (encore)"), "new_password")
 
 
 BUSINESS_FIELDS = ("name", "address", "email", "phone", "country", "currency", "timezone",
