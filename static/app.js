@@ -22,6 +22,31 @@
       if (field) field.classList.toggle("has-error", invalid);
     });
   });
+  // Autosaved forms (data-autosave): nothing typed is lost. A form typed in since its last
+  // successful save is "dirty"; it is saved when the page is hidden (a phone going to sleep,
+  // another app) with a beacon, and again when the network comes back after a failed save.
+  function dirtyForms() { return document.querySelectorAll("form[data-autosave][data-dirty]"); }
+  document.addEventListener("input", function (event) {
+    var form = event.target.closest && event.target.closest("form[data-autosave]");
+    if (form) form.dataset.dirty = "1";
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var form = event.detail.elt;
+    if (form.matches && form.matches("form[data-autosave]") && event.detail.successful) delete form.dataset.dirty;
+  });
+  document.addEventListener("htmx:sendError", function (event) {
+    var form = event.detail.elt, state = document.getElementById("save-state");
+    if (!form.matches || !form.matches("form[data-autosave]")) return;
+    form.dataset.dirty = "1";
+    if (state && state.dataset.offline) { state.textContent = state.dataset.offline; state.classList.add("unsaved"); }
+  });
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState !== "hidden" || !navigator.sendBeacon) return;
+    dirtyForms().forEach(function (form) { navigator.sendBeacon(form.action, new FormData(form)); });
+  });
+  window.addEventListener("online", function () {
+    dirtyForms().forEach(function (form) { htmx.trigger(form, "submit"); });
+  });
   document.addEventListener("click", function (event) {
     var closer = event.target.closest("[data-close-dialog]");
     if (closer) { var d = closer.closest("dialog"); if (d) { d.close(); d.remove(); } }

@@ -65,15 +65,18 @@ def live_server(tmp_path):
         yield server
 
 
-def _is_real_error(message, expected_statuses: set[int]) -> bool:
-    """A console error, except Chromium's note about an expected status code.
+def _is_real_error(message, page) -> bool:
+    """A console error, except Chromium's note about an expected status code or error.
 
     422 (a form answered with its errors) is always expected; a test that opens
-    a missing page on purpose adds 404 to `page.expected_statuses`.
+    a missing page on purpose adds 404 to `page.expected_statuses`, one that cuts
+    the network adds the messages it expects to `page.expected_errors`.
     """
     if message.type != "error":
         return False
-    return not any(f"status of {code} " in message.text for code in expected_statuses)
+    if any(text in message.text for text in page.expected_errors):
+        return False
+    return not any(f"status of {code} " in message.text for code in page.expected_statuses)
 
 
 @pytest.fixture(params=list(WIDTHS), ids=list(WIDTHS))
@@ -83,11 +86,12 @@ def sized_page(request, browser, live_server):
     page = context.new_page()
     page.width_name = request.param
     page.expected_statuses = {422}
+    page.expected_errors = []
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on(
         "console",
-        lambda msg: errors.append(msg.text) if _is_real_error(msg, page.expected_statuses) else None,
+        lambda msg: errors.append(msg.text) if _is_real_error(msg, page) else None,
     )
     yield page
     context.close()

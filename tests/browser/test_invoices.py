@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from datetime import timedelta
 
 import pytest
@@ -258,3 +259,44 @@ def test_invoice_pages_with_long_names_fit_the_screen(sized_page, live_server, w
     expect(page.get_by_role("heading", name=re.compile("^Avoir AV-"))).to_be_visible()
     visit("archives", "/archives/")
     expect(page.locator("#archive-results tbody tr")).to_have_count(4)
+
+
+def test_typing_is_kept_when_the_network_drops_and_saved_when_the_phone_sleeps(
+    sized_page, live_server, world
+):
+    page = sized_page
+    app = live_server.app
+    with app.app_context():
+        client = db.session.get(Client, world["client"])
+        invoice = make_invoice(client, lines=((1, 10_000),))
+        db.session.commit()
+        invoice_id, line_id = invoice.id, invoice.lines[0].id
+    page.goto(f"{live_server.url}/invoices/{invoice_id}")
+    description = page.locator(f"#line-{line_id}").get_by_label("Description")
+    settled(page)
+
+    page.expected_errors += ["htmx:sendError", "htmx:afterRequest", "ERR_INTERNET_DISCONNECTED"]
+    page.context.set_offline(True)  # the train enters a tunnel
+    description.fill("Écrit hors ligne")
+    expect(page.locator("#save-state")).to_contain_text("connexion perdue")
+    expect(description).to_have_value("Écrit hors ligne")
+    page.context.set_offline(False)  # back: the form saves itself again
+    expect(page.locator("#save-state")).to_have_text("Enregistré")
+    with app.app_context():
+        assert db.session.get(InvoiceLine, line_id).description == "Écrit hors ligne"
+
+    # Typed, then the phone is put to sleep before the autosave's pause is over.
+    description.press_sequentially(" puis en veille")
+    page.evaluate("""() => {
+        Object.defineProperty(document, 'visibilityState', {value: 'hidden', configurable: true});
+        document.dispatchEvent(new Event('visibilitychange'));
+    }""")
+    page.wait_for_timeout(50)  # less than the autosave's 800 ms pause: the beacon did it
+    page.close()  # the page is gone: only the beacon could have saved
+    with app.app_context():
+        for _ in range(50):  # the beacon's request may still be on its way
+            if db.session.get(InvoiceLine, line_id).description.endswith("en veille"):
+                break
+            db.session.rollback()
+            time.sleep(0.1)
+        assert db.session.get(InvoiceLine, line_id).description == "Écrit hors ligne puis en veille"
