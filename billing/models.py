@@ -445,3 +445,60 @@ class Attachment(db.Model):
     stored_name: Mapped[str] = mapped_column(String(100))
     size: Mapped[int]
     sha256: Mapped[str] = mapped_column(String(64))
+
+
+class PaymentMethod(enum.Enum):
+    CREDIT_CARD = "credit_card"  # Carte de crédit
+    DEBIT_CARD = "debit_card"  # Carte de débit
+    CHEQUE = "cheque"  # Chèque
+    CASH = "cash"  # Comptant
+    CREDIT = "credit"  # Crédit
+    ONLINE = "online"  # En ligne
+    PAYPAL = "paypal"  # PayPal
+    STRIPE = "stripe"  # Stripe
+    BANK_TRANSFER = "bank_transfer"  # Transfert bancaire
+
+
+class Payment(db.Model):
+    """Money received for an invoice (« Ajouter un paiement », or Stripe).
+
+    `reference` is the payment's outside id (a Stripe payment intent): one payment
+    per invoice and reference, so a replayed webhook never records it twice.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id"), index=True)
+    paid_on: Mapped[date] = mapped_column(index=True)
+    amount_cents: Mapped[int]
+    method: Mapped[PaymentMethod]
+    notes: Mapped[str] = mapped_column(Text, default="")
+    reference: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    invoice: Mapped[Invoice] = relationship()
+
+    __table_args__ = (UniqueConstraint("invoice_id", "reference"),)
+
+
+class PortalToken(db.Model):
+    """The client's link to an invoice in the portal (`/p/<token>`): long, random, revocable.
+
+    Revoking gives a new token; the old one, and the links of the messages sent
+    before, lead nowhere from then on.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id"), index=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+    invoice: Mapped[Invoice] = relationship()
+
+
+class StripeEvent(db.Model):
+    """A Stripe webhook event already handled: a replay of it changes nothing."""
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)  # evt_...
+    type: Mapped[str] = mapped_column(String(100))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)

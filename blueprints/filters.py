@@ -1,38 +1,13 @@
-"""Template filters: money, dates and rates in the reader's locale."""
+"""Template filters: money, dates and rates in the reader's locale (see billing/formats.py)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from decimal import Decimal
-
-from babel.numbers import format_currency, format_decimal
 from flask import Flask
-from flask_babel import format_date, get_locale
+from flask_babel import get_locale
 
-from billing import money
+from billing.formats import date_filter, money_filter, rate_filter
 
-
-def money_filter(cents: int | None, currency: str = "EUR") -> str:
-    """1 234,56 € in French, €1,234.56 in English."""
-    if cents is None:
-        return ""
-    locale = str(get_locale() or "fr")
-    if locale == "fr" and currency == "CAD":
-        locale = "fr_CA"  # 1 234,56 $ rather than 1 234,56 $CA
-    return format_currency(money.to_decimal(cents), currency, locale=locale)
-
-
-def rate_filter(rate_millis: int) -> str:
-    """9 975 thousandths → « 9,975 % »."""
-    value = Decimal(rate_millis) / 1000
-    return format_decimal(value, format="#,##0.###", locale=str(get_locale() or "fr")) + " %"
-
-
-def date_filter(value: date | datetime | None) -> str:
-    """23/11/2026 in French."""
-    if value is None:
-        return ""
-    return format_date(value, format="dd/MM/yyyy")
+__all__ = ["date_filter", "money_filter", "rate_filter", "register_filters"]
 
 
 def register_filters(app: Flask) -> None:

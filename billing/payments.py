@@ -1,0 +1,120 @@
+"""Payments: record one (by hand or from Stripe), delete one, and the status that follows.
+
+An invoice's `paid_cents` is the sum of its payments; its status follows the
+balance: *Payée* when nothing is left, back to *Paiement attendu* (or *À envoyer*
+if it never left) when a payment is deleted. Over-payment is refused.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from billing import history, invoices
+from billing.formats import money_filter
+from billing.invoices import InvoiceError
+from billing.models import Invoice, InvoiceStatus, Payment, PaymentMethod, db
+
+METHOD_LABELS = {
+    PaymentMethod.CREDIT_CARD: _l("Carte de crédit"),
+    PaymentMethod.DEBIT_CARD: _l("Carte de débit"),
+    PaymentMethod.CHEQUE: _l("Chèque"),
+    PaymentMethod.CASH: _l("Comptant"),
+    PaymentMethod.CREDIT: _l("Crédit"),
+    PaymentMethod.ONLINE: _l("En ligne"),
+    PaymentMethod.PAYPAL: _l("PayPal"),
+    PaymentMethod.STRIPE: _l("Stripe"),
+    PaymentMethod.BANK_TRANSFER: _l("Transfert bancaire"),
+}
+PAYABLE = (InvoiceStatus.TO_SEND, InvoiceStatus.AWAITING_PAYMENT)
+
+
+def suggested_amount(invoice: Invoice) -> int:
+    """What the next payment should be: the next instalment still due, else the balance."""
+    due_so_far = 0
+    for instalment in sorted(invoice.instalments, key=lambda each: (each.due_date, each.position)):
+        due_so_far += instalment.amount_cents
+        if due_so_far > invoice.paid_cents:
+            return min(due_so_far - invoice.paid_cents, invoice.balance_cents)
+    return max(invoice.balance_cents, 0)
+
+
+def add(
+    invoice: Invoice,
+    paid_on: date,
+    amount_cents: int,
+    method: PaymentMethod,
+    today: date,
+    notes: str = "",
+    reference: str | None = None,
+) -> Payment:
+    """Record a payment; the invoice is *Payée* once its balance is zero."""
+    if invoice.is_credit_note or invoice.status not in PAYABLE:
+        raise invoices.InvalidTransition(
+            _(
+                "Impossible d'ajouter un paiement à une facture au statut « %(status)s ».",
+                status=invoices.STATUS_LABELS[invoice.status],
+            )
+        )
+    if paid_on > today:
+        raise InvoiceError(_("La date du paiement ne peut pas être dans le futur."), "paid_on")
+    if amount_cents <= 0:
+        raise InvoiceError(_("Le montant doit être supérieur à zéro."), "amount")
+    if amount_cents > invoice.balance_cents:
+        raise InvoiceError(
+            _(
+                "Le montant dépasse le solde dû (%(balance)s) : un paiement ne peut pas "
+                "dépasser ce qui reste à payer.",
+                balance=money_filter(invoice.balance_cents, invoice.currency),
+            ),
+            "amount",
+        )
+    payment = Payment(
+        invoice=invoice,
+        paid_on=paid_on,
+        amount_cents=amount_cents,
+        method=method,
+        notes=notes,
+        reference=reference,
+    )
+    db.session.add(payment)
+    invoice.paid_cents += amount_cents
+    _follow_balance(invoice)
+    history.log(invoice, "payment_added", f"{amount_cents} {method.value}")
+    db.session.flush()
+    return payment
+
+
+def delete(payment: Payment) -> None:
+    """Remove a payment recorded by mistake; the invoice's status follows its balance."""
+    invoice = payment.invoice
+    if invoice.status is InvoiceStatus.CANCELLED:
+        raise invoices.InvalidTransition(
+            _("Cette facture est annulée : ses paiements ne changent plus.")
+        )
+    invoice.paid_cents -= payment.amount_cents
+    _follow_balance(invoice)
+    history.log(invoice, "payment_deleted", f"{payment.amount_cents} {payment.method.value}")
+    db.session.delete(payment)
+    db.session.flush()
+
+
+def _follow_balance(invoice: Invoice) -> None:
+    if invoice.balance_cents <= 0:
+        invoice.status = InvoiceStatus.PAID
+    elif invoice.status is InvoiceStatus.PAID:
+        sent = invoice.sent_at is not None
+        invoice.status = InvoiceStatus.AWAITING_PAYMENT if sent else InvoiceStatus.TO_SEND
+
+
+def of_invoice(invoice: Invoice) -> list[Payment]:
+    return list(
+        db.session.scalars(
+            select(Payment)
+            .where(Payment.invoice_id == invoice.id)
+            .order_by(Payment.paid_on, Payment.id)
+        )
+    )
