@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import sqlite3
+import threading
 from pathlib import Path
 
 import click
 from flask import Flask, g, has_request_context, redirect, request, session, url_for
 from flask_babel import Babel
-from flask_htmx import HTMX
 from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
@@ -23,7 +24,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from billing import accounts, backup, demo, numbering
+from billing import accounts, backup, demo, numbering, outbox
 from billing.models import User, db
 from billing.settings import LANGUAGES
 
@@ -33,10 +34,10 @@ MAX_UPLOAD_BYTES = 32 * 1024 * 1024  # one request; each field has its own small
 csrf = CSRFProtect()
 migrate = Migrate()
 babel = Babel()
-htmx = HTMX()
 mail = Mail()  # app-wide defaults only: each send uses the business's SMTP settings
 
 # Endpoints reachable without the owner being logged in.
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}  # requests that only read (a few write: see write_lock)
 PUBLIC_ENDPOINTS = {"static", "auth.setup", "auth.login", "healthz"}
 PUBLIC_PREFIXES = ("portal.", "webhooks.")
 
@@ -55,6 +56,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         or f"sqlite:///{instance_path / 'billing.sqlite'}",
         BILLING_BASE_URL=base_url,
         BILLING_WORKER=os.environ.get("BILLING_WORKER", "1") != "0",
+        BILLING_WORKER_POLL_SECONDS=float(os.environ.get("BILLING_WORKER_POLL_SECONDS", "5")),
+        BILLING_LEASE_SECONDS=float(os.environ.get("BILLING_LEASE_SECONDS", "300")),
+        BILLING_MAX_ATTEMPTS=int(os.environ.get("BILLING_MAX_ATTEMPTS", "6")),
         STRIPE_API_BASE=os.environ.get("STRIPE_API_BASE", ""),
         UPLOAD_FOLDER=str(instance_path / "uploads"),
         MAX_CONTENT_LENGTH=MAX_UPLOAD_BYTES,
@@ -79,15 +83,20 @@ def create_app(test_config: dict | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_select_locale)
+    from blueprints import htmx
+
     htmx.init_app(app)
     mail.init_app(app)
 
+    if app.config["BILLING_WORKER"] and not app.testing:
+        app.before_request(outbox.start_worker)  # the delivery thread, on the first request
     app.before_request(_require_owner)
     app.after_request(_security_headers)
 
-    from blueprints import register_blueprints
+    from blueprints import register_blueprints, webhooks
 
     register_blueprints(app)
+    csrf.exempt(webhooks.bp)  # Stripe signs its requests instead
 
     @app.get("/healthz")
     def healthz():
@@ -129,10 +138,21 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 @event.listens_for(Engine, "begin")
 def _sqlite_begin(connection) -> None:
-    """BEGIN, or BEGIN IMMEDIATE (write lock first) when asked with `sqlite_immediate`."""
-    if connection.dialect.name == "sqlite":
-        immediate = connection.get_execution_options().get("sqlite_immediate")
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    """BEGIN, or BEGIN IMMEDIATE (write lock first) when asked with `sqlite_immediate` and
+    in every request that may write (POST...).
+
+    In WAL mode a transaction that read first and writes later fails at once with
+    "database is locked" if another connection (the outbox worker, another tab)
+    wrote in between: busy_timeout cannot help it. Taking the lock at BEGIN makes
+    it wait its turn instead. A long request that reads first (printing a hundred
+    PDFs) sets `g.read_first` and takes `write_lock()` only for its writes.
+    """
+    if connection.dialect.name != "sqlite":
+        return
+    immediate = connection.get_execution_options().get("sqlite_immediate")
+    if immediate is None and has_request_context():
+        immediate = request.method not in SAFE_METHODS and not g.get("read_first")
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def _select_locale() -> str:
@@ -215,6 +235,24 @@ def _register_cli(app: Flask) -> None:
         except demo.DemoRefused as error:
             raise click.ClickException(str(error)) from error
         click.echo("\n".join(summaries))
+
+    @app.cli.command("worker")
+    @click.option("--once", is_flag=True, help="Deliver the messages due now, then exit.")
+    def worker_command(once: bool) -> None:
+        """Deliver the email outbox in this process (until stopped, or --once)."""
+        if once:
+            click.echo(f"{outbox.deliver_due()} message(s) sent.")
+            return
+        stop = threading.Event()
+        # SIGTERM: finish the current delivery, then stop (within the poll interval).
+        signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
+        app.logger.setLevel("INFO")
+        click.echo("Worker started: delivering the outbox (Ctrl+C to stop).")
+        try:
+            outbox.run(app, stop)
+        except KeyboardInterrupt:
+            pass
+        click.echo("Worker stopped.")
 
     @app.cli.command("backup")
     @click.argument("file", type=click.Path(dir_okay=False))

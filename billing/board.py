@@ -18,7 +18,19 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import contains_eager, joinedload
 
 from billing import money
-from billing.models import Client, Invoice, InvoiceKind, InvoiceStatus, Job, db
+from billing.models import (
+    Client,
+    Invoice,
+    InvoiceKind,
+    InvoiceStatus,
+    Job,
+    Message,
+    MessageState,
+    Payment,
+    PaymentMethod,
+    db,
+    utcnow,
+)
 
 S = InvoiceStatus
 ACTIVE_LIMIT = 100  # cards shown in Préparation, Envoi and Suivi
@@ -141,6 +153,48 @@ def changed_since(since: datetime, filters: Filters = Filters()) -> list[Invoice
         .limit(CHANGES_LIMIT)
     )
     return list(reversed(db.session.scalars(query).all()))
+
+
+RECAP_LIMIT = 5  # lines of each kind in « Depuis votre dernière visite »
+
+
+@dataclass
+class Recap:
+    """What happened since the owner's last visit of the board."""
+
+    payments: list[Payment]  # the latest, with their invoice and client
+    payment_count: int
+    clicks: list[Message]  # links opened by clients, the latest first
+    click_count: int
+    abandoned_count: int  # messages given up, not yet dismissed
+    paid_online: set[int]  # invoices paid online (Stripe) since then: a badge on their card
+
+    def __bool__(self) -> bool:
+        return bool(self.payment_count or self.click_count or self.abandoned_count)
+
+
+def since(previous: datetime | None) -> Recap:
+    """Payments received, links clicked and messages abandoned since `previous` (UTC);
+    on a first visit (`previous` None), only the abandoned messages."""
+    previous = previous or utcnow()
+    new_payments = select(Payment).where(Payment.created_at > previous)
+    clicked = select(Message).where(Message.clicked_at > previous)
+    return Recap(
+        payments=list(db.session.scalars(
+            new_payments.options(joinedload(Payment.invoice).joinedload(Invoice.client))
+            .order_by(Payment.created_at.desc(), Payment.id.desc()).limit(RECAP_LIMIT))),
+        payment_count=db.session.scalar(select(func.count()).select_from(new_payments.subquery())),
+        clicks=list(db.session.scalars(
+            clicked.options(joinedload(Message.invoice).joinedload(Invoice.client))
+            .order_by(Message.clicked_at.desc(), Message.id.desc()).limit(RECAP_LIMIT))),
+        click_count=db.session.scalar(select(func.count()).select_from(clicked.subquery())),
+        abandoned_count=db.session.scalar(
+            select(func.count(Message.id)).where(
+                Message.state == MessageState.ABANDONED, Message.dismissed_at.is_(None))),
+        paid_online=set(db.session.scalars(
+            new_payments.with_only_columns(Payment.invoice_id)
+            .where(Payment.method == PaymentMethod.STRIPE))),
+    )
 
 
 def filter_choices() -> tuple[list[Client], list[Job]]:

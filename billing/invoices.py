@@ -393,6 +393,14 @@ def mark_sent(invoice: Invoice) -> None:
     db.session.flush()
 
 
+def record_emailed(invoice: Invoice, recipients: str = "") -> None:
+    """Sent by email (the message is in the outbox): now awaiting payment."""
+    _require(invoice, InvoiceStatus.TO_SEND, InvoiceStatus.AWAITING_PAYMENT, action=_("envoyer"))
+    _record_sending(invoice)
+    history.log(invoice, "emailed", recipients)
+    db.session.flush()
+
+
 def _record_sending(invoice: Invoice) -> None:
     invoice.sent_at = invoice.sent_at or utcnow()
     invoice.sent_revision = invoice.revision

@@ -1,13 +1,18 @@
 """Email over the business's own SMTP server (its settings, not the app config).
 
-`send` delivers one Flask-Mail `Message`; every failure (server unreachable,
-login refused, message rejected) becomes a `MailError` with a French message
-for the owner. Without an SMTP host, `send` refuses with `NotConfigured`: the
-outbox then writes messages to `instance/mail-outbox/` instead.
+`send` delivers one Flask-Mail `Message`; `Session` keeps one connection open
+for several messages (the outbox sends a batch over it). Every failure (server
+unreachable, login refused, message rejected) becomes a `MailError` with a
+French message for the owner, and says whether trying again later may work
+(`temporary`: no answer, disconnection, a 4xx reply) or not (a 5xx reply, every
+recipient refused, a bad address, the login refused). Without an SMTP host,
+`send` refuses with `NotConfigured`: the outbox then writes messages to
+`instance/mail-outbox/` instead.
 """
 
 from __future__ import annotations
 
+import re
 import smtplib
 import socket
 import ssl
@@ -28,11 +33,19 @@ def outbox_folder() -> Path:
     return Path(current_app.instance_path) / "mail-outbox"
 
 class MailError(Exception):
-    """A reason, in French, why a message could not be sent."""
+    """A reason, in French, why a message could not be sent; `temporary` if a retry may work."""
+
+    def __init__(self, reason: str, temporary: bool = False):
+        super().__init__(reason)
+        self.temporary = temporary
 
 
 class NotConfigured(MailError):
     pass
+
+
+class Unreachable(MailError):
+    """The server could not be reached or refused the login: nothing was sent."""
 
 
 class _Connection(flask_mail.Connection):
@@ -93,12 +106,80 @@ def send(business: Business, mail_message: flask_mail.Message) -> None:
                 folder=outbox_folder(),
             )
         )
-    envelope_from = business.smtp_sender or business.email
     try:
         with _Connection(_state(business)) as connection:
-            connection.send(mail_message, envelope_from=envelope_from)
+            connection.send(mail_message, envelope_from=envelope_sender(business))
     except Exception as error:  # every failure becomes a message for the owner
-        raise MailError(_explain(error, business)) from error
+        raise _failure(error, business) from error
+
+
+def envelope_sender(business: Business) -> str:
+    """The address in MAIL FROM: where bounces go."""
+    return business.smtp_sender or business.email
+
+
+class Session:
+    """One connection to the business's SMTP server for several messages.
+
+    `with Session(business) as smtp: smtp.send(...)`. Opening raises
+    `Unreachable`; `send` raises `MailError` for that message only, and the
+    next `send` goes on (reconnecting if the server hung up, e.g. after a 421).
+    """
+
+    def __init__(self, business: Business):
+        self.business = business
+        self._host: smtplib.SMTP | None = None
+
+    def __enter__(self) -> Session:
+        self._open()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        if self._host is not None:
+            try:
+                self._host.quit()
+            except (smtplib.SMTPException, OSError):
+                self._host.close()
+            self._host = None
+
+    def _open(self) -> None:
+        try:
+            self._host = _Connection(_state(self.business)).configure_host()
+        except Exception as error:  # every failure becomes a message for the owner
+            failure = _failure(error, self.business)
+            raise Unreachable(str(failure), failure.temporary) from error
+
+    def send(self, envelope_from: str, recipients: list[str], data: bytes) -> dict[str, str]:
+        """Deliver `data` to `recipients`; the refused ones (others got it) with the reason."""
+        if self._host is None or self._host.sock is None:
+            self._open()
+        try:
+            refused = self._host.sendmail(envelope_from, recipients, data)
+        except Exception as error:  # every failure becomes a message for the owner
+            raise _failure(error, self.business) from error
+        return {address: _reply(code, reply) for address, (code, reply) in refused.items()}
+
+
+def _failure(error: Exception, business: Business) -> MailError:
+    return MailError(_explain(error, business), temporary=_temporary(error))
+
+
+def _temporary(error: Exception) -> bool:
+    """Whether the same message may go through later: no answer, a hang-up or a 4xx reply."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _text in error.recipients.values()]
+        return bool(codes) and all(400 <= code < 500 for code in codes)
+    if isinstance(error, smtplib.SMTPResponseException):
+        return 400 <= error.smtp_code < 500
+    if isinstance(error, (smtplib.SMTPNotSupportedError, ssl.SSLError)):
+        return False  # the settings must change first
+    return isinstance(error, (smtplib.SMTPServerDisconnected, OSError))
+
+
+def _reply(code: int, reply: bytes | str) -> str:
+    if isinstance(reply, bytes):
+        reply = reply.decode(errors="replace")
+    return f"{code} {reply}"
 
 
 def _explain(error: Exception, business: Business) -> str:
@@ -108,7 +189,8 @@ def _explain(error: Exception, business: Business) -> str:
         return _("Identifiant ou mot de passe SMTP refusé par le serveur.")
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         return _("Destinataire refusé par le serveur SMTP : %(recipients)s.",
-                 recipients=", ".join(error.recipients))
+                 recipients=", ".join(f"{address} ({_reply(*answer)})"
+                                      for address, answer in error.recipients.items()))
     if isinstance(error, smtplib.SMTPSenderRefused):
         return _("Adresse d'expéditeur refusée par le serveur SMTP : %(sender)s.",
                  sender=error.sender)
@@ -142,6 +224,10 @@ def _explain(error: Exception, business: Business) -> str:
                  "vérifiez l'adresse et le port du serveur SMTP.", server=server)
     if isinstance(error, socket.gaierror):
         return _("Serveur SMTP introuvable : %(host)s.", host=business.smtp_host)
+    if isinstance(error, UnicodeEncodeError):  # an address with accents, in MAIL or RCPT
+        address = re.search(r"<(.*)>", str(error.object))
+        return _("Adresse refusée : le serveur SMTP n'accepte pas les caractères accentués "
+                 "(%(address)s).", address=address.group(1) if address else error.object)
     if isinstance(error, OSError):
         return _("Impossible de joindre le serveur SMTP %(server)s (%(reason)s).",
                  server=server, reason=error.strerror or error)

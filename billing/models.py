@@ -31,6 +31,21 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 
 
+def write_lock() -> None:
+    """End the read-only transaction open so far and start one holding the write lock.
+
+    On SQLite the new transaction starts with BEGIN IMMEDIATE (see `_sqlite_begin`
+    in app.py): what is read next cannot change before this transaction writes, and
+    a busy database is waited for (busy_timeout) instead of failing. Call it before
+    reading what will be written; objects loaded before are reloaded when next used.
+    """
+    session = db.session
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("write_lock() must come before any change")
+    session.commit()
+    session.connection(execution_options={"sqlite_immediate": True})
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
@@ -74,6 +89,8 @@ class User(db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     language: Mapped[str] = mapped_column(String(2), default="fr")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the owner last opened the board: « Depuis votre dernière visite » lists what came after.
+    board_seen_at: Mapped[datetime | None]
 
 
 class LoginAttempt(db.Model):

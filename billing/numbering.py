@@ -19,7 +19,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from billing import settings
-from billing.models import NumberSequence, db
+from billing.models import NumberSequence, db, write_lock
 
 SERIES_FORMATS = {
     "invoice": "invoice_number_format",
@@ -185,11 +185,7 @@ def lock() -> None:
     `allocate` reads the counter row FOR UPDATE. Call it before loading what
     will be numbered: the read-only transaction open so far is ended.
     """
-    session = db.session
-    if session.new or session.dirty or session.deleted:
-        raise RuntimeError("numbering.lock() must come before any change")
-    session.commit()
-    session.connection(execution_options={"sqlite_immediate": True})
+    write_lock()
 
 
 def allocate(series: str, today: date) -> str:

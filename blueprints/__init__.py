@@ -2,11 +2,14 @@
 
 `render` is the one helper that answers with the whole page, or only the
 named block when htmx asks (``HX-Request``). The same template serves both.
+`htmx` (flask-htmx) tells whether a request comes from htmx (`if htmx:`) and
+reads its other headers (`htmx.current_url`, `htmx.target`...).
 """
 
 from __future__ import annotations
 
-from flask import Flask, abort, render_template, request
+from flask import Flask, abort, render_template
+from flask_htmx import HTMX
 from jinja2_fragments.flask import render_block
 from werkzeug.routing import IntegerConverter
 
@@ -19,15 +22,12 @@ def render(template: str, block: str | None = None, **context) -> str:
     Boosted links and history restores (htmx reloading a page it has no cache
     for) get the whole page.
     """
-    headers = request.headers
-    if (
-        block
-        and headers.get("HX-Request")
-        and not headers.get("HX-Boosted")
-        and not headers.get("HX-History-Restore-Request")
-    ):
+    if block and htmx and not htmx.boosted and not htmx.history_restore_request:
         return render_block(template, block, **context)
     return render_template(template, **context)
+
+
+htmx = HTMX()  # initialized with the app in create_app
 
 
 MAX_ID = 2**63 - 1  # the largest integer SQLite stores
@@ -62,11 +62,23 @@ def get_or_404(model, object_id: int):
 
 def register_blueprints(app: Flask) -> None:
     app.url_map.converters["int"] = IdConverter
-    from blueprints import archives, auth, board, catalog, clients, invoices, jobs, settings, taxes
+    from blueprints import (archives, auth, board, catalog, clients, invoices, jobs, outbox,
+                            settings, taxes)
     from blueprints.filters import register_filters
 
-    for module in (archives, auth, board, catalog, clients, invoices, jobs, settings, taxes):
+    for module in (archives, auth, board, catalog, clients, invoices, jobs, outbox, settings, taxes):
         app.register_blueprint(module.bp)
+    from blueprints import registers
+
+    app.register_blueprint(registers.bp)
+    from blueprints import portal, sending
+
+    app.register_blueprint(sending.bp)
+    app.register_blueprint(portal.bp)
+    from blueprints import payments, webhooks
+
+    app.register_blueprint(payments.bp)
+    app.register_blueprint(webhooks.bp)
     register_filters(app)
     from blueprints import errors
 

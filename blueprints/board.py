@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, g, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from billing import board, settings
-from billing.models import Client, Invoice, Job, db, utcnow
-from blueprints import render
+from billing import board, payments, settings
+from billing.models import Client, Invoice, Job, db, utcnow, write_lock
+from blueprints import htmx, render
 
 bp = Blueprint("board", __name__)
 
@@ -31,6 +31,7 @@ POLL_OVERLAP = timedelta(seconds=5)
 def index():
     filters, errors = _filters()
     clients, jobs = board.filter_choices()
+    recap = board.since(g.user.board_seen_at)
     page = render(
         "board/index.html",
         "board",
@@ -43,7 +44,14 @@ def index():
         errors=errors,
         today=settings.today(),
         since=_since_marker(),
+        recap=recap,
+        paid_online=recap.paid_online,
+        method_labels=payments.METHOD_LABELS,
     )
+    if not htmx:  # a visit, not a filter change: what is new is from now on
+        write_lock()  # a GET that writes
+        g.user.board_seen_at = utcnow()
+        db.session.commit()
     return page, 422 if errors else 200
 
 

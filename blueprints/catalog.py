@@ -12,7 +12,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from billing import catalog, settings
 from billing.models import Item, TaxRate, db
-from blueprints import db_int, get_or_404, render
+from blueprints import db_int, get_or_404, htmx, render
 from blueprints.fields import REQUIRED, TOO_LONG, AmountField, strip, value_required
 from blueprints.filters import rate_filter
 
@@ -127,7 +127,7 @@ def edit(item_id: int):
 def _toggled(item: Item, message: str):
     """Commit, then the item's row for htmx, or a redirect to the list."""
     db.session.commit()
-    if request.headers.get("HX-Request"):
+    if htmx:
         return render_template("catalog/_row.html", item=item, currency=_currency())
     flash(message, "success")
     return redirect(url_for("catalog.index"), 303)

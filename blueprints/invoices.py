@@ -10,7 +10,6 @@ has a « Sauvegarder » button that posts and comes back (303).
 from __future__ import annotations
 
 import io
-from datetime import timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -38,7 +37,18 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from billing import catalog, clients, documents, history, invoices, money, numbering, settings
+from billing import (
+    catalog,
+    clients,
+    documents,
+    history,
+    invoices,
+    money,
+    numbering,
+    payments,
+    settings,
+)
+from billing.formats import money_filter
 from billing.models import (
     Client,
     Event,
@@ -48,11 +58,14 @@ from billing.models import (
     Item,
     Job,
     JobStatus,
+    PaymentMethod,
     TaxRate,
     db,
+    write_lock,
 )
 from blueprints import board as board_view
-from blueprints import db_int, get_or_404, render
+from blueprints import sending as sending_view
+from blueprints import db_int, get_or_404, htmx, render
 from blueprints.clients import optional_id
 from blueprints.fields import (
     REQUIRED,
@@ -311,10 +324,6 @@ def _line(invoice: Invoice, line_id: int) -> InvoiceLine:
     abort(404)
 
 
-def _htmx() -> bool:
-    return bool(request.headers.get("HX-Request"))
-
-
 def _editable(invoice: Invoice) -> bool:
     return invoice.status in invoices.EDITABLE and not invoice.is_credit_note
 
@@ -441,25 +450,16 @@ def _context(
             ]
         )
     elif step == "follow_up":
-        zone = ZoneInfo(business.timezone)
-        events = db.session.scalars(
-            select(Event)
-            .where(Event.invoice_id == invoice.id)
-            .order_by(Event.at.desc(), Event.id.desc())
-        )
         context.update(
-            history=[
-                (
-                    event.at.replace(tzinfo=timezone.utc).astimezone(zone),
-                    _event_label(event, invoice),
-                )
-                for event in events
-            ],
+            sending_view.history_context(invoice, ZoneInfo(business.timezone), _event_label),
             credit_notes=db.session.scalars(
                 select(Invoice)
                 .where(Invoice.credited_invoice_id == invoice.id)
                 .order_by(Invoice.id)
             ).all(),
+            payments=payments.of_invoice(invoice),
+            method_labels=payments.METHOD_LABELS,
+            can_pay=invoice.status in payments.PAYABLE and not invoice.is_credit_note,
         )
     return context
 
@@ -483,6 +483,13 @@ def _event_label(event: Event, invoice: Invoice) -> str:
         return _("Numéro modifié (%(change)s)", change=detail)
     if kind == "cancelled":
         return _("Annulée par l'avoir %(number)s", number=detail)
+    if kind in ("payment_added", "payment_deleted"):
+        cents, method = detail.split(" ", 1)
+        values = dict(amount=money_filter(int(cents), invoice.currency),
+                      method=payments.METHOD_LABELS[PaymentMethod(method)])
+        if kind == "payment_added":
+            return _("Paiement de %(amount)s reçu (%(method)s)", **values)
+        return _("Paiement de %(amount)s supprimé (%(method)s)", **values)
     if kind == "duplicated" and detail:
         return _("Copie de la facture %(number)s", number=detail)
     if kind == "duplicated":
@@ -506,9 +513,9 @@ def _step_url(invoice: Invoice, step: str, **anchor) -> str:
     return url_for("invoices.show", invoice_id=invoice.id, step=step, **anchor)
 
 
-def _after_action(invoice: Invoice, step: str, message: str):
+def after_action(invoice: Invoice, step: str, message: str):
     """A state change done: the updated invoice for htmx, else back to its page (303)."""
-    if _htmx():
+    if htmx:
         html, _status = _page(invoice, step, notice=message)
         return html, 200, {"HX-Push-Url": _step_url(invoice, step)}
     flash(message, "success")
@@ -517,10 +524,10 @@ def _after_action(invoice: Invoice, step: str, message: str):
 
 def _back_to_board(invoice: Invoice, message: str):
     """A change made from a card of the board: the card moves there (htmx), or back to the board."""
-    if _htmx():
+    if htmx:
         return board_view.refreshed([invoice])
     flash(message, "success")
-    filters = {name: request.form.get(name) or None for name in ("client_id", "job_id")}
+    filters = {name: request.values.get(name) or None for name in ("client_id", "job_id")}
     return redirect(url_for("board.index", **filters), 303)
 
 
@@ -528,7 +535,7 @@ def _refused(invoice_id: int, message: str):
     """409: the invoice is not in a state that allows this; say why, in French."""
     db.session.rollback()
     flash(message, "error")
-    if _htmx():  # htmx does not swap a 409: reload the page, which shows the message
+    if htmx:  # htmx does not swap a 409: reload the page, which shows the message
         return Markup('<p class="flash flash-error">%s</p>') % message, 409, {"HX-Refresh": "true"}
     invoice = _load(invoice_id)
     return _page(invoice, DEFAULT_STEP[invoice.status], status=409)
@@ -624,7 +631,7 @@ def save_header(invoice_id: int):
     form = _header_form(invoice, formdata=request.form)
     client_before = invoice.client_id
     saved = _save(form, lambda: invoices.update_header(invoice, form.header(invoice)))
-    if not _htmx():
+    if not htmx:
         if saved:
             return redirect(_step_url(invoice, "preparation"), 303)
         return _page(_load(invoice_id), "preparation", status=422, header_form=form)
@@ -669,7 +676,7 @@ def new_client(invoice_id: int):
         )
 
     saved = _save(form, create_and_choose)
-    if not _htmx():
+    if not htmx:
         if saved:
             flash(_("Client « %(name)s » créé et choisi.", name=form.name.data), "success")
             return redirect(_step_url(invoice, "preparation"), 303)
@@ -740,7 +747,7 @@ def save_line(invoice_id: int, line_id: int):
     rates = _tax_rates()
     form = _line_form(line, rates, formdata=request.form)
     saved = _save(form, lambda: invoices.update_line(line, form.details(rates)))
-    if not _htmx():
+    if not htmx:
         if saved:
             return redirect(_step_url(invoice, "preparation", _anchor=f"line-{line_id}"), 303)
         return _page(_load(invoice_id), "preparation", status=422, line_forms={line_id: form})
@@ -771,7 +778,7 @@ def move_line(invoice_id: int, line_id: int, direction: str):
 
 def _lines_changed(invoice: Invoice, anchor: str | None = None):
     """After adding, removing or moving a line: the list and the totals, or back to the page."""
-    if not _htmx():
+    if not htmx:
         return redirect(_step_url(invoice, "preparation", _anchor=anchor), 303)
     lines = render_template("invoices/_lines.html", invoice=invoice, **_lines_context(invoice))
     extra, status = _edited(invoice, True)
@@ -788,7 +795,7 @@ def save_schedule(invoice_id: int):
     saved = schedule is not None and _save(
         form, lambda: invoices.set_instalments(invoice, schedule), validate=False
     )
-    if not _htmx():
+    if not htmx:
         if saved:
             return redirect(_step_url(invoice, "preparation", _anchor="schedule"), 303)
         return _page(_load(invoice_id), "preparation", status=422, schedule_form=form)
@@ -818,7 +825,7 @@ def finalize(invoice_id: int):
             _load(invoice_id), "preparation", status=422, errors={error.field: error.message}
         )
     db.session.commit()
-    return _after_action(
+    return after_action(
         invoice, "sending", _("Facture finalisée : numéro %(number)s.", number=invoice.number)
     )
 
@@ -833,7 +840,7 @@ def mark_sent(invoice_id: int):
     db.session.commit()
     if request.form.get("from") == "board":
         return _back_to_board(invoice, _("Facture marquée comme envoyée."))
-    return _after_action(invoice, "follow_up", _("Facture marquée comme envoyée."))
+    return after_action(invoice, "follow_up", _("Facture marquée comme envoyée."))
 
 
 @bp.route("/<int:invoice_id>/number", methods=["GET", "POST"])
@@ -846,7 +853,7 @@ def number(invoice_id: int):
     form = NumberForm(prefix="renumber", data=dict(number=invoice.number))
     if form.is_submitted():
         if _save(form, lambda: invoices.change_number(invoice, form.number.data)):
-            if _htmx():
+            if htmx:
                 return _page(invoice, DEFAULT_STEP[invoice.status], block="number_line")
             flash(_("Numéro modifié : %(number)s.", number=invoice.number), "success")
             return redirect(url_for("invoices.show", invoice_id=invoice.id), 303)
@@ -926,6 +933,7 @@ def pdf(invoice_id: int):
     name = documents.filename(invoice)
     if revision is None or revision == invoice.revision:
         data = documents.invoice_pdf(invoice)
+        write_lock()  # a GET that writes: the download goes into the history
         history.log(invoice, "downloaded")
         db.session.commit()
     else:

@@ -12,7 +12,7 @@ from wtforms.validators import DataRequired, Length
 
 from billing import clients, jobs
 from billing.models import Client, Job, JobStatus, db
-from blueprints import db_int, get_or_404, render
+from blueprints import db_int, get_or_404, htmx, render
 from blueprints.clients import PER_PAGE, optional_id
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")
@@ -119,7 +119,7 @@ def reopen(job_id: int):
 
 def _after_status_change(job: Job, message: str):
     """htmx (from the list): the updated row; otherwise back to the job's page."""
-    if request.headers.get("HX-Request"):
+    if htmx:
         return render_template("jobs/_row.html", job=job)
     flash(message, "success")
     return redirect(url_for("jobs.edit", job_id=job.id), 303)

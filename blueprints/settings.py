@@ -34,7 +34,7 @@ from wtforms.validators import (
 
 from billing import accounts, mailer, money, numbering, settings, uploads
 from billing.models import Country, SmtpSecurity, db
-from blueprints import render
+from blueprints import htmx, render
 from blueprints.auth import log_in
 from blueprints.fields import (
     PDF,
@@ -189,6 +189,14 @@ class EmailsForm(SettingsForm):
         _l("Message par défaut"),
         validators=[InputRequired(REQUIRED), checked(settings.check_template, keep_result=False)],
     )
+    email_subject_template_en = StringField(
+        _l("Titre par défaut (anglais)"),
+        validators=[Length(max=200), checked(settings.check_template, keep_result=False)],
+    )
+    email_body_template_en = TextAreaField(
+        _l("Message par défaut (anglais)"),
+        validators=[checked(settings.check_template, keep_result=False)],
+    )
     email_signature = TextAreaField(_l("Signature"))
     terms = LimitedFileField(_l("Conditions générales (PDF)"), max_bytes=10 * 1024 * 1024, kinds=PDF)
     remove_terms = BooleanField(_l("Supprimer les conditions générales"))
@@ -252,8 +260,9 @@ BUSINESS_FIELDS = ("name", "address", "email", "phone", "country", "currency", "
                    "vat_number", "gst_number", "qst_number", "siren", "bce_number", "iban", "bic")
 BILLING_FIELDS = ("payment_terms_days", "invoice_number_format", "credit_note_number_format",
                   "vat_exempt", "late_payment_text", "legal_footer")
-EMAILS_FIELDS = ("email_subject_template", "email_body_template", "email_signature", "smtp_host",
-                 "smtp_port", "smtp_security", "smtp_username", "smtp_sender")
+EMAILS_FIELDS = ("email_subject_template", "email_body_template", "email_subject_template_en",
+                 "email_body_template_en", "email_signature", "smtp_host", "smtp_port",
+                 "smtp_security", "smtp_username", "smtp_sender")
 
 
 def _values(form, names) -> dict:
@@ -401,7 +410,7 @@ def smtp_test():
             result = {"category": "error", "text": str(error)}
         else:
             text = _("Message de test envoyé à %(to)s : vérifiez sa réception.", to=test_form.to.data)
-            if not request.headers.get("HX-Request"):
+            if not htmx:
                 flash(text, "success")
                 return redirect(url_for("settings.emails"), 303)
             result = {"category": "success", "text": text}

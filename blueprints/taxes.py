@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import Blueprint, abort, flash, redirect, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -11,7 +11,7 @@ from wtforms.validators import DataRequired, Length
 
 from billing import settings, taxes
 from billing.models import Country, TaxRate, db
-from blueprints import get_or_404, render
+from blueprints import get_or_404, htmx, render
 from blueprints.fields import REQUIRED, TOO_LONG, RateField, strip, value_required
 
 bp = Blueprint("taxes", __name__, url_prefix="/settings/taxes")
@@ -44,7 +44,7 @@ def _index(form: TaxRateForm, notice: str | None = None):
 def _done(message: str):
     """Commit, then the refreshed list for htmx, or a redirect to the page."""
     db.session.commit()
-    if request.headers.get("HX-Request"):
+    if htmx:
         return _index(TaxRateForm(formdata=None), notice=message)
     flash(message, "success")
     return redirect(url_for("taxes.index"), 303)
