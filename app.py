@@ -71,6 +71,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         LOGIN_MAX_FAILURES=10,
         LOGIN_WINDOW_MINUTES=15,
         BOARD_POLL_SECONDS=20,  # how often an open board asks for the cards that changed
+        PORTAL_RATE_LIMIT=(120, 60),  # requests per seconds from one address on /p/...
     )
     app.config.update({k: v for k, v in test_config.items() if k != "INSTANCE_PATH"})
     Path(app.config["UPLOAD_FOLDER"]).mkdir(parents=True, exist_ok=True)

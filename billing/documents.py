@@ -112,7 +112,7 @@ def render_html(invoice: Invoice, portal_url: str | None = None) -> str:
             client=invoice.client,
             title=_title(invoice),
             logo=_logo(business),
-            payment=_payment(invoice, business, portal_url),
+            payment=payment_details(invoice, business, portal_url),
             mentions=_mentions(invoice, business),
             portal_url=portal_url,
             show_unit=any(line.unit for line in invoice.lines),
@@ -183,7 +183,9 @@ def _logo(business: Business) -> dict | None:
     return {"uri": LOGO_URI, "width": round(width * scale), "height": round(height * scale)}
 
 
-def _payment(invoice: Invoice, business: Business, portal_url: str | None) -> Payment | None:
+def payment_details(
+    invoice: Invoice, business: Business, portal_url: str | None = None
+) -> Payment | None:
     """How to pay the balance: bank transfer details, Belgian communication, EPC QR code."""
     if (
         invoice.is_credit_note

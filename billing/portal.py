@@ -45,14 +45,19 @@ MAX_TOKEN_LENGTH = 64
 # --- Tokens -------------------------------------------------------------------------
 
 
-def token_for(invoice: Invoice) -> PortalToken:
-    """The invoice's current token (made the first time it is asked for)."""
-    current = db.session.scalar(
+def current_token(invoice: Invoice) -> PortalToken | None:
+    """The invoice's token in use, if it has one."""
+    return db.session.scalar(
         select(PortalToken)
         .where(PortalToken.invoice_id == invoice.id, PortalToken.revoked_at.is_(None))
         .order_by(PortalToken.id.desc())
         .limit(1)
     )
+
+
+def token_for(invoice: Invoice) -> PortalToken:
+    """The invoice's current token (made the first time it is asked for)."""
+    current = current_token(invoice)
     if current is None:
         current = PortalToken(invoice=invoice, token=secrets.token_urlsafe(32))
         db.session.add(current)
@@ -60,7 +65,7 @@ def token_for(invoice: Invoice) -> PortalToken:
     return current
 
 
-def revoke(invoice: Invoice) -> PortalToken:
+def renew(invoice: Invoice) -> PortalToken:
     """« Nouveau lien »: every link given so far stops working; returns the new token."""
     now = utcnow()
     for token in db.session.scalars(

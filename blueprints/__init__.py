@@ -8,7 +8,7 @@ reads its other headers (`htmx.current_url`, `htmx.target`...).
 
 from __future__ import annotations
 
-from flask import Flask, abort, render_template
+from flask import Flask, abort, current_app, render_template, request
 from flask_htmx import HTMX
 from jinja2_fragments.flask import render_block
 from werkzeug.routing import IntegerConverter
@@ -28,6 +28,12 @@ def render(template: str, block: str | None = None, **context) -> str:
 
 
 htmx = HTMX()  # initialized with the app in create_app
+
+
+def base_url() -> str:
+    """Where the links we give clients point: BILLING_BASE_URL, else this request's root
+    (which works behind a proxy that sets X-Forwarded-*, see BILLING_TRUSTED_PROXIES)."""
+    return current_app.config["BILLING_BASE_URL"] or request.url_root.rstrip("/")
 
 
 MAX_ID = 2**63 - 1  # the largest integer SQLite stores

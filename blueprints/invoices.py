@@ -46,6 +46,7 @@ from billing import (
     money,
     numbering,
     payments,
+    portal,
     settings,
 )
 from billing.formats import money_filter
@@ -65,7 +66,7 @@ from billing.models import (
 )
 from blueprints import board as board_view
 from blueprints import sending as sending_view
-from blueprints import db_int, get_or_404, htmx, render
+from blueprints import base_url, db_int, get_or_404, htmx, render
 from blueprints.clients import optional_id
 from blueprints.fields import (
     REQUIRED,
@@ -442,7 +443,9 @@ def _context(
             schedule_form=forms.get("schedule_form") or _schedule_form(invoice),
         )
     elif step == "sending":
+        token = portal.current_token(invoice)
         context.update(
+            portal_url=base_url() + url_for("portal.show", token=token.token) if token else None,
             earlier_revisions=[
                 revision
                 for revision in range(1, invoice.revision)
@@ -817,6 +820,7 @@ def finalize(invoice_id: int):
     invoice = _load(invoice_id)
     try:
         invoices.finalize(invoice, settings.today())
+        portal.token_for(invoice)  # the client's link, shown on step « Envoi »
     except invoices.InvalidTransition:
         raise
     except invoices.InvoiceError as error:
@@ -828,6 +832,22 @@ def finalize(invoice_id: int):
     return after_action(
         invoice, "sending", _("Facture finalisée : numéro %(number)s.", number=invoice.number)
     )
+
+
+@bp.post("/<int:invoice_id>/portal-link")
+def portal_link(invoice_id: int):
+    """« Nouveau lien »: the client's links given so far stop working; a new one replaces them."""
+    invoice = _load(invoice_id)
+    if invoice.is_draft or invoice.is_credit_note:
+        return _refused(invoice_id, _("Un brouillon ou un avoir n'a pas de lien client."))
+    had_one = portal.current_token(invoice) is not None
+    portal.renew(invoice)
+    db.session.commit()
+    if had_one:
+        message = _("Nouveau lien créé : les liens donnés avant ne fonctionnent plus.")
+    else:
+        message = _("Lien client créé.")
+    return after_action(invoice, "sending", message)
 
 
 @bp.post("/<int:invoice_id>/sent")

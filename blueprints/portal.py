@@ -1,92 +1,148 @@
-"""The client's page, `/p/<token>`: the link of an email, personal to that message.
+"""The client portal, `/p/<token>`: the invoice, its PDF, how to pay it, and « Payer » (Stripe).
 
-No login and no cookie: the token is the key. Opening it records « Le client
-a cliqué sur le lien » (the first time) and shows the invoice read-only, in
-the client's language, with its PDF. Never indexed by search engines. An
-unknown token is a bare 404 that says nothing more. (Payments come with the
-next issue.)
+No login and no cookie: the token is the key. It is the invoice's own
+(revocable) or the personal link of a message, whose first opening records
+« Le client a cliqué sur le lien ». The page speaks the client's language,
+works on a phone, is never indexed, and a bad, unknown or revoked token is a
+bare 404 that says nothing more. Every address is rate-limited.
+
+« Payer » is a link (not a form: a redirect to Stripe after a form would be
+blocked by our Content-Security-Policy's form-action) that creates a Checkout
+Session and sends the client there; coming back says what happened, but only
+the signed webhook records a payment.
 """
 
 from __future__ import annotations
 
 import io
+import threading
+import time
+from collections import defaultdict, deque
 
-from flask import Blueprint, render_template, send_file
+import stripe
+from flask import Blueprint, abort, current_app, redirect, render_template, request, send_file, url_for
 from flask_babel import force_locale
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload, selectinload
 
-from billing import documents, history, sending, settings
-from billing.models import Invoice, InvoiceLine, Message, db
+from billing import documents, history, payments, portal, sending, settings, uploads
+from billing.models import db, write_lock
 
 bp = Blueprint("portal", __name__, url_prefix="/p")
 
-NOINDEX = {"X-Robots-Tag": "noindex, nofollow"}
-MAX_TOKEN = 64
+NOINDEX = {"X-Robots-Tag": "noindex, nofollow", "Cache-Control": "private, no-store"}
 
 
-def _find(token: str) -> Message | None:
-    """The message whose link this is, with its invoice; None for anything else."""
-    if len(token) > MAX_TOKEN:
-        return None
-    message = db.session.scalar(
-        select(Message)
-        .where(Message.link_token == token)
-        .options(
-            joinedload(Message.invoice).options(
-                joinedload(Invoice.client),
-                selectinload(Invoice.lines).selectinload(InvoiceLine.taxes),
-                selectinload(Invoice.taxes),
-            )
-        )
-    )
-    if message is None or message.invoice is None:
-        return None
-    return message
+class RateLimit:
+    """At most `limit` requests per `seconds` from one address (per process)."""
+
+    def __init__(self):
+        self.hits: dict[str, deque] = defaultdict(deque)
+        self.lock = threading.Lock()
+
+    def allow(self, address: str, limit: int, seconds: int) -> bool:
+        now = time.monotonic()
+        with self.lock:
+            hits = self.hits[address]
+            while hits and hits[0] <= now - seconds:
+                hits.popleft()
+            if len(hits) >= limit:
+                return False
+            hits.append(now)
+            if len(self.hits) > 10_000:  # forget quiet addresses
+                for quiet in [key for key, value in self.hits.items() if not value]:
+                    del self.hits[quiet]
+            return True
 
 
-def _not_found():
-    return render_template("portal/not_found.html"), 404, NOINDEX
+_limits = RateLimit()
 
 
-def _opened(message: Message) -> None:
-    if sending.record_click(message):
-        db.session.commit()
+@bp.before_request
+def _rate_limit():
+    limit, seconds = current_app.config["PORTAL_RATE_LIMIT"]
+    if not _limits.allow(request.remote_addr or "-", limit, seconds):
+        return render_template("portal/too_many.html"), 429, {**NOINDEX, "Retry-After": str(seconds)}
+    return None
+
+
+@bp.after_request
+def _no_index(response):
+    response.headers.update(NOINDEX)
+    return response
+
+
+def _visit(token: str) -> portal.Visit:
+    """Who this token lets in; a link opened for the first time is recorded."""
+    visit = portal.find(token)
+    if visit is None:
+        abort(404)
+    if visit.message is not None and visit.message.clicked_at is None:
+        write_lock()  # a GET that writes
+        if sending.record_click(visit.message):
+            db.session.commit()
+    return visit
+
+
+@bp.errorhandler(404)
+def _not_found(_error):
+    return render_template("portal/not_found.html"), 404
 
 
 @bp.get("/<token>")
 def show(token: str):
-    message = _find(token)
-    if message is None:
-        return _not_found()
-    _opened(message)
-    invoice = message.invoice
+    visit = _visit(token)
+    invoice, business = visit.invoice, settings.business()
     language = sending.language(invoice)
     with force_locale(language):
-        html = render_template(
+        return render_template(
             "portal/invoice.html",
             invoice=invoice,
             client=invoice.client,
-            business=settings.business(),
+            business=business,
             token=token,
             lang=language,
+            transfer=documents.payment_details(invoice, business),
+            can_pay=portal.can_pay_online(invoice, business),
+            next_amount=payments.suggested_amount(invoice),
+            outcome=request.args.get("payment"),
+            today=settings.today(business),
         )
-    return html, 200, NOINDEX
 
 
 @bp.get("/<token>/pdf")
 def pdf(token: str):
     """« Télécharger la facture »: the invoice as it stands today."""
-    message = _find(token)
-    if message is None:
-        return _not_found()
-    _opened(message)
-    invoice = message.invoice
+    invoice = _visit(token).invoice
     with force_locale(sending.language(invoice)):
         data, name = documents.invoice_pdf(invoice), documents.filename(invoice)
+    write_lock()  # a GET that writes: the download goes into the history
     history.log(invoice, "downloaded", "portal")
     db.session.commit()
-    response = send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=True,
-                         download_name=name, max_age=0)
-    response.headers.update(NOINDEX)
-    return response
+    return send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=True,
+                     download_name=name, max_age=0)
+
+
+@bp.get("/<token>/logo")
+def logo(token: str):
+    """The business's logo, for the portal's header."""
+    _visit(token)
+    business = settings.business()
+    try:
+        path = uploads.path(business.logo_path)
+    except FileNotFoundError:
+        abort(404)
+    return send_file(path, mimetype=uploads.mimetype(path.name), max_age=3600)
+
+
+@bp.get("/<token>/pay")
+def pay(token: str):
+    """« Payer »: to Stripe Checkout for what is due next."""
+    invoice = _visit(token).invoice
+    back = url_for("portal.show", token=token, _external=True)
+    try:
+        checkout_url = portal.checkout(invoice, back + "?payment=done", back + "?payment=cancelled")
+    except portal.PaymentUnavailable:
+        return redirect(url_for("portal.show", token=token), 303)
+    except stripe.StripeError:
+        current_app.logger.exception("Stripe Checkout failed for invoice %s", invoice.id)
+        return redirect(url_for("portal.show", token=token, payment="unavailable"), 303)
+    return redirect(checkout_url, 303)

@@ -46,6 +46,26 @@ class FakeStripe:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def do_GET(self):
+                """The hosted checkout page: a link back to the shop, as after paying."""
+                if self.path == "/favicon.ico":
+                    self.send_response(204)
+                    self.end_headers()
+                    return
+                session = next((each for each in fake.sessions.values()
+                                if self.path == f"/pay/{each['id']}"), None)
+                if session is None:
+                    self.send_error(404)
+                    return
+                page = (f"<!doctype html><title>Fake Checkout</title><h1>Fake Checkout</h1>"
+                        f"<p>{session['amount_total']} {session['currency']}</p>"
+                        f"<a href=\"{session['success_url']}\">Back to the shop</a>").encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 form = unflatten(parse_qsl(self.rfile.read(length).decode(), keep_blank_values=True))
