@@ -419,6 +419,7 @@ class Message(db.Model):
     invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id"), index=True)
     client_id: Mapped[int | None] = mapped_column(ForeignKey("client.id"), index=True)
     revision: Mapped[int | None]  # the invoice revision whose PDF it carries
+    statement_id: Mapped[int | None] = mapped_column(ForeignKey("statement.id"), index=True)
     batch: Mapped[str | None] = mapped_column(String(32), index=True)  # sent together (registers)
 
     sender: Mapped[str] = mapped_column(String(400))
@@ -519,3 +520,20 @@ class StripeEvent(db.Model):
     id: Mapped[str] = mapped_column(String(255), primary_key=True)  # evt_...
     type: Mapped[str] = mapped_column(String(100))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Statement(db.Model):
+    """A statement of account (« Relevé ») as it was sent or shared: the client, the period
+    and the options. Its `token` opens it in the portal, where « Tout payer » pays every
+    open invoice it lists; the figures are computed again from the invoices each time."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id"), index=True)
+    start: Mapped[date]
+    end: Mapped[date]
+    unpaid_only: Mapped[bool] = mapped_column(default=False)
+    include_children: Mapped[bool] = mapped_column(default=False)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    client: Mapped[Client] = relationship()
