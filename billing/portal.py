@@ -14,6 +14,7 @@ per event id and once per payment intent.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
@@ -28,11 +29,14 @@ from billing import history, mailer, payments, sending, settings
 from billing.formats import money_filter
 from billing.models import (
     Business,
+    Client,
     Invoice,
+    InvoiceKind,
     Message,
     Payment,
     PaymentMethod,
     PortalToken,
+    Statement,
     StripeEvent,
     db,
     utcnow,
@@ -188,78 +192,183 @@ def verify(payload: bytes, signature: str | None, business: Business) -> stripe.
         raise BadEvent(str(error)) from error
 
 
-def handle(event: stripe.Event, today) -> Payment | None:
-    """Record what a verified event says was paid; None when there is nothing (new) to record.
+def handle(event: stripe.Event, today) -> list[Payment]:
+    """Record what a verified event says was paid: one payment per invoice it pays.
 
-    Idempotent twice over: an event id seen before changes nothing, and a
-    payment intent already recorded for the invoice is not recorded again
-    (Stripe sends both `checkout.session.completed` and `payment_intent.succeeded`).
+    An invoice's session pays that invoice; a statement's session (« Tout payer »)
+    pays its open invoices, oldest due date first. Idempotent twice over: an
+    event id seen before changes nothing, and a payment intent already recorded
+    is not recorded again (Stripe sends both `checkout.session.completed` and
+    `payment_intent.succeeded`). What exceeds the balances is not recorded: it is
+    logged, and noted in the history, for the owner to refund.
     """
     if db.session.get(StripeEvent, event.id) is not None:
-        return None
+        return []
     db.session.add(StripeEvent(id=event.id, type=event.type))
-    found = _paid(event)
-    if found is None:
-        db.session.flush()
-        return None
-    invoice_id, intent, amount = found
-    invoice = db.session.get(Invoice, invoice_id) if invoice_id.isdigit() else None
-    if invoice is None:
-        log.warning("Stripe event %s for an unknown invoice %r: ignored", event.id, invoice_id)
-        db.session.flush()
-        return None
+    db.session.flush()
+    paid = _paid(event)
+    if paid is None:
+        return []
+    targets = _targets(paid)
+    if not targets:
+        log.warning("Stripe event %s for an unknown invoice or statement %s: ignored",
+                    event.id, paid.metadata)
+        return []
     already = db.session.scalar(
-        select(Payment.id).where(Payment.invoice_id == invoice.id, Payment.reference == intent)
+        select(Payment.id).where(
+            Payment.reference == paid.intent, Payment.invoice_id.in_([each.id for each in targets])
+        ).limit(1)
     )
     if already is not None:
-        db.session.flush()
-        return None
-    if amount > invoice.balance_cents or invoice.status not in payments.PAYABLE:
-        log.warning("Stripe payment %s of %s for invoice %s not recorded: balance %s, status %s",
-                    intent, amount, invoice.id, invoice.balance_cents, invoice.status.value)
-        history.log(invoice, "stripe_payment_not_recorded", f"{amount} {intent}")
-        db.session.flush()
-        return None
-    return payments.add(invoice, today, amount, PaymentMethod.STRIPE, today,
-                        notes="Stripe", reference=intent)
+        return []
+    recorded, left = [], paid.amount
+    for invoice in targets:
+        share = min(left, invoice.balance_cents)
+        if share <= 0 or invoice.status not in payments.PAYABLE:
+            continue
+        recorded.append(payments.add(invoice, today, share, PaymentMethod.STRIPE, today,
+                                     notes="Stripe", reference=paid.intent))
+        left -= share
+    if left > 0:
+        log.warning("Stripe payment %s: %s cents beyond what was owed, not recorded", paid.intent, left)
+        history.log(targets[0], "stripe_payment_not_recorded", f"{left} {paid.intent}")
+    db.session.flush()
+    return recorded
 
 
-def _paid(event: stripe.Event) -> tuple[str, str, int] | None:
-    """(invoice id, payment intent id, amount in cents) of a paid session or intent."""
+@dataclass
+class _Paid:
+    metadata: dict
+    intent: str
+    amount: int
+    currency: str
+
+
+def _paid(event: stripe.Event) -> _Paid | None:
+    """What a paid session or payment intent says: its metadata, intent id, amount, currency."""
     data = event.data.object.to_dict()  # plain dicts all the way down
     metadata = data.get("metadata") or {}
+    currency = str(data.get("currency") or "").upper()
     if event.type == "checkout.session.completed":
         if data.get("payment_status") != "paid" or not data.get("payment_intent"):
             return None
         intent = data["payment_intent"]
         intent = intent if isinstance(intent, str) else intent.get("id")
-        return str(metadata.get("invoice_id", "")), intent, int(data.get("amount_total") or 0)
+        return _Paid(metadata, intent, int(data.get("amount_total") or 0), currency)
     if event.type == "payment_intent.succeeded":
-        return str(metadata.get("invoice_id", "")), data["id"], int(data.get("amount_received") or 0)
+        return _Paid(metadata, data["id"], int(data.get("amount_received") or 0), currency)
     return None
 
 
-def notify_owner(payment: Payment, invoice_url: str) -> Message | None:
-    """« Paiement reçu »: an email to the business's address, through the outbox."""
-    business = settings.business()
-    if not business.email:
+def _targets(paid: _Paid) -> list[Invoice]:
+    """The invoices a payment is for, in the order they are paid."""
+    statement_id = str(paid.metadata.get("statement_id", ""))
+    if statement_id:
+        statement = db.session.get(Statement, int(statement_id)) if statement_id.isdigit() else None
+        if statement is None:
+            return []
+        currency = str(paid.metadata.get("currency") or paid.currency)
+        return statement_invoices(statement).get(currency, [])
+    invoice_id = str(paid.metadata.get("invoice_id", ""))
+    invoice = db.session.get(Invoice, int(invoice_id)) if invoice_id.isdigit() else None
+    return [invoice] if invoice is not None else []
+
+
+# --- Statements: « Tout payer » -------------------------------------------------------
+
+
+def find_statement(token: str) -> Statement | None:
+    if not token or len(token) > MAX_TOKEN_LENGTH:
         return None
-    invoice = payment.invoice
-    amount = money_filter(payment.amount_cents, invoice.currency)
-    client_name = invoice.client.name if invoice.client else ""
-    subject = _("Paiement reçu : facture %(number)s", number=invoice.number)
-    lines = [
-        _("%(client)s a payé %(amount)s en ligne (Stripe) pour la facture %(number)s.",
-          client=client_name, amount=amount, number=invoice.number),
-        _("Solde restant : %(balance)s.",
-          balance=money_filter(invoice.balance_cents, invoice.currency)),
-        _("Référence Stripe : %(reference)s", reference=payment.reference),
-        "",
-        invoice_url,
-    ]
+    return db.session.scalar(select(Statement).where(Statement.token == token))
+
+
+def statement_invoices(statement: Statement) -> dict[str, list[Invoice]]:
+    """The invoices a statement's « Tout payer » pays, per currency, oldest due date first:
+    every invoice of its client (and children when included) issued up to its end and
+    still owing something."""
+    client_ids = [statement.client_id]
+    if statement.include_children:
+        client_ids += list(db.session.scalars(
+            select(Client.id).where(Client.parent_id == statement.client_id)))
+    found = db.session.scalars(
+        select(Invoice)
+        .where(
+            Invoice.client_id.in_(client_ids),
+            Invoice.kind == InvoiceKind.INVOICE,
+            Invoice.status.in_(payments.PAYABLE),
+            Invoice.issue_date <= statement.end,
+            Invoice.total_cents - Invoice.paid_cents - Invoice.credited_cents > 0,
+        )
+        .order_by(Invoice.due_date, Invoice.id)
+    )
+    by_currency: dict[str, list[Invoice]] = {}
+    for invoice in found:
+        by_currency.setdefault(invoice.currency, []).append(invoice)
+    return by_currency
+
+
+def checkout_statement(statement: Statement, currency: str, success_url: str, cancel_url: str) -> str:
+    """One Checkout Session for everything the statement's client owes in `currency`."""
+    business = settings.business()
+    owed = statement_invoices(statement).get(currency, [])
+    total = sum(invoice.balance_cents for invoice in owed)
+    if not business.stripe_configured or total <= 0:
+        raise PaymentUnavailable(currency)
+    metadata = {"statement_id": str(statement.id), "currency": currency}
+    state = "-".join(f"{invoice.id}.{invoice.balance_cents}" for invoice in owed)
+    session = client(business).v1.checkout.sessions.create(
+        {
+            "mode": "payment",
+            "line_items": [
+                {
+                    "quantity": 1,
+                    "price_data": {
+                        "currency": currency.lower(),
+                        "unit_amount": total,
+                        "product_data": {"name": f"{business.name} · {len(owed)} factures"},
+                    },
+                }
+            ],
+            "metadata": metadata,
+            "payment_intent_data": {"metadata": metadata},
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+        },
+        {"idempotency_key": "statement-" + hashlib.sha256(
+            f"{statement.id}-{currency}-{state}".encode()).hexdigest()[:40]},
+    )
+    return session.url
+
+
+def notify_owner(paid: list[Payment], invoice_url) -> Message | None:
+    """« Paiement reçu »: one email to the business's address, through the outbox.
+
+    `invoice_url(invoice)` is the link to an invoice's page in the app.
+    """
+    business = settings.business()
+    if not business.email or not paid:
+        return None
+    first = paid[0].invoice
+    client_name = first.client.name if first.client else ""
+    numbers = ", ".join(payment.invoice.number or "" for payment in paid)
+    subject = _("Paiement reçu : facture %(number)s", number=numbers)
+    lines = []
+    for payment in paid:
+        invoice = payment.invoice
+        lines += [
+            _("%(client)s a payé %(amount)s en ligne (Stripe) pour la facture %(number)s.",
+              client=client_name, amount=money_filter(payment.amount_cents, invoice.currency),
+              number=invoice.number),
+            _("Solde restant : %(balance)s.",
+              balance=money_filter(invoice.balance_cents, invoice.currency)),
+            invoice_url(invoice),
+            "",
+        ]
+    lines.append(_("Référence Stripe : %(reference)s", reference=paid[0].reference))
     return sending.new_message(
         kind="notice",
-        invoice=invoice,
+        invoice=first,
         sender=mailer.sender(business),
         recipients=[business.email],
         subject=subject,

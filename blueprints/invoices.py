@@ -478,8 +478,24 @@ def _event_label(event: Event, invoice: Invoice) -> str:
         return _("Facture finalisée (%(number)s)", number=detail)
     if kind == "sent_manually":
         return _("Marquée comme envoyée")
+    if kind == "downloaded" and detail == "portal":
+        return _("PDF téléchargé par le client")
     if kind == "downloaded":
         return _("PDF téléchargé")
+    if kind == "emailed":
+        return _("Envoyée par email à %(recipients)s", recipients=detail)
+    if kind == "clicked":
+        return _("Le client a cliqué sur le lien")
+    if kind == "portal_link_revoked":
+        return _("Nouveau lien client : les anciens liens ne fonctionnent plus")
+    if kind == "stripe_payment_not_recorded":
+        cents, reference = detail.split(" ", 1)
+        return _(
+            "Paiement Stripe de %(amount)s non enregistré : il dépasse le solde dû (à rembourser, "
+            "référence %(reference)s)",
+            amount=money_filter(int(cents), invoice.currency),
+            reference=reference,
+        )
     if kind == "revised":
         return _("Révision %(n)s", n=detail)
     if kind == "renumbered":

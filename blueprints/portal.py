@@ -146,3 +146,51 @@ def pay(token: str):
         current_app.logger.exception("Stripe Checkout failed for invoice %s", invoice.id)
         return redirect(url_for("portal.show", token=token, payment="unavailable"), 303)
     return redirect(checkout_url, 303)
+
+
+# --- A statement's page: « Tout payer » ---------------------------------------------------
+
+
+def _statement(token: str):
+    statement = portal.find_statement(token)
+    if statement is None:
+        abort(404)
+    return statement
+
+
+@bp.get("/s/<token>")
+def statement(token: str):
+    """A statement's link: what the client owes, per currency, and « Tout payer »."""
+    found = _statement(token)
+    business = settings.business()
+    language = found.client.language
+    with force_locale(language):
+        return render_template(
+            "portal/statement.html",
+            statement=found,
+            client=found.client,
+            business=business,
+            token=token,
+            lang=language,
+            owed=portal.statement_invoices(found),
+            can_pay=business.stripe_configured,
+            outcome=request.args.get("payment"),
+            today=settings.today(business),
+        )
+
+
+@bp.get("/s/<token>/pay/<currency>")
+def pay_statement(token: str, currency: str):
+    """« Tout payer »: one Stripe Checkout for everything owed in `currency`."""
+    found = _statement(token)
+    back = url_for("portal.statement", token=token, _external=True)
+    try:
+        checkout_url = portal.checkout_statement(
+            found, currency.upper(), back + "?payment=done", back + "?payment=cancelled"
+        )
+    except portal.PaymentUnavailable:
+        return redirect(url_for("portal.statement", token=token), 303)
+    except stripe.StripeError:
+        current_app.logger.exception("Stripe Checkout failed for statement %s", found.id)
+        return redirect(url_for("portal.statement", token=token, payment="unavailable"), 303)
+    return redirect(checkout_url, 303)

@@ -12,6 +12,7 @@ from flask import Blueprint, request, url_for
 
 from billing import outbox, portal, settings
 from billing.models import db
+from blueprints import base_url
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
@@ -23,13 +24,13 @@ def stripe():
         event = portal.verify(request.get_data(), request.headers.get("Stripe-Signature"), business)
     except (LookupError, portal.BadEvent):  # no business yet, or not a genuine event
         return {"error": "invalid event"}, 400
-    payment = portal.handle(event, settings.today(business))
-    if payment is not None:
-        invoice_url = url_for(
-            "invoices.show", invoice_id=payment.invoice_id, step="follow_up", _external=True
-        )
-        portal.notify_owner(payment, invoice_url)
+    paid = portal.handle(event, settings.today(business))
+    portal.notify_owner(paid, _invoice_url)
     db.session.commit()
-    if payment is not None:
+    if paid:
         outbox.wake()
     return {"received": True}
+
+
+def _invoice_url(invoice) -> str:
+    return base_url() + url_for("invoices.show", invoice_id=invoice.id, step="follow_up")

@@ -16,7 +16,7 @@ import stripe
 from sqlalchemy import func, select
 
 from billing import invoices, money, outbox, portal, settings
-from billing.models import Invoice, InvoiceStatus, Message, Payment, PaymentMethod, StripeEvent, db
+from billing.models import Event, Invoice, InvoiceStatus, Message, Payment, PaymentMethod, StripeEvent, db
 from tests.factories import make_client, make_invoice, make_tax_rate
 from tests.fake_stripe import FakeStripe, completed_event, intent_event
 
@@ -192,12 +192,18 @@ def test_an_event_for_an_unknown_invoice_is_acknowledged_and_records_nothing(
     assert "unknown invoice" in caplog.text
 
 
-def test_an_event_paying_more_than_the_balance_is_not_recorded_but_kept_in_history(
-    app, client, fake_stripe, sent
+def test_what_an_event_pays_beyond_the_balance_is_not_recorded_but_noted_for_a_refund(
+    app, client, fake_stripe, sent, caplog
 ):
     event = intent_event(sent, "pi_big", 999_999, "evt_big")
     assert post_event(client, event).status_code == 200
-    assert payments_of(app, sent) == []
+    [payment] = payments_of(app, sent)
+    assert payment.amount_cents == 120_000
+    with app.app_context():
+        assert db.session.get(Invoice, sent).status is S.PAID
+        kinds = db.session.scalars(select(Event.detail).where(Event.kind == "stripe_payment_not_recorded")).all()
+        assert kinds == ["879999 pi_big"]
+    assert "879999 cents beyond what was owed" in caplog.text
 
 
 def test_other_event_types_are_acknowledged(app, client, fake_stripe, sent):
