@@ -12,11 +12,12 @@ from datetime import date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from sqlalchemy.orm import contains_eager
 
 from billing import history, invoices
 from billing.formats import money_filter
 from billing.invoices import InvoiceError
-from billing.models import Invoice, InvoiceStatus, Payment, PaymentMethod, db
+from billing.models import Client, Invoice, InvoiceStatus, Payment, PaymentMethod, db
 
 METHOD_LABELS = {
     PaymentMethod.CREDIT_CARD: _l("Carte de crédit"),
@@ -116,5 +117,22 @@ def of_invoice(invoice: Invoice) -> list[Payment]:
             select(Payment)
             .where(Payment.invoice_id == invoice.id)
             .order_by(Payment.paid_on, Payment.id)
+        )
+    )
+
+
+RECENT_PAYMENTS = 50  # on a client's page
+
+
+def of_client(client: Client) -> list[Payment]:
+    """The client's latest payments, newest first, with their invoice."""
+    return list(
+        db.session.scalars(
+            select(Payment)
+            .join(Payment.invoice)
+            .where(Invoice.client_id == client.id)
+            .options(contains_eager(Payment.invoice))
+            .order_by(Payment.paid_on.desc(), Payment.id.desc())
+            .limit(RECENT_PAYMENTS)
         )
     )

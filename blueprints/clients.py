@@ -16,7 +16,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from billing import clients, settings
+from billing import clients, payments, settings
 from billing.models import Client, db
 from billing.money import CURRENCIES
 from blueprints import db_int, get_or_404, render
@@ -125,6 +125,8 @@ def show(client_id: int):
         client=client,
         invoices=clients.recent_invoices(client),
         balances=clients.balances(client),
+        payments=payments.of_client(client),
+        method_labels=payments.METHOD_LABELS,
         today=settings.today(),
     )
 

@@ -221,3 +221,31 @@ def test_the_follow_up_step_runs_a_constant_number_of_queries_whatever_the_payme
     with count_queries(app) as many:
         auth_client.get(f"/invoices/{sent}?step=follow_up")
     assert many() == few()
+
+
+def test_the_client_page_lists_its_payments(app, auth_client, sent):
+    auth_client.post(f"/invoices/{sent}/payments/new", data=form(amount="200", method="cash"))
+    with app.app_context():
+        invoice = db.session.get(Invoice, sent)
+        client_id, number = invoice.client_id, invoice.number
+    page = auth_client.get(f"/clients/{client_id}").get_data(as_text=True)
+    table = page[page.index('id="client-payments"'):]
+    assert f">{number}</a>" in table and "Comptant" in table and "200,00\xa0€" in table
+
+
+def test_the_client_page_runs_a_constant_number_of_queries_whatever_the_payments(app, auth_client, sent):
+    with app.app_context():
+        invoice = db.session.get(Invoice, sent)
+        client_id = invoice.client_id
+        payments.add(invoice, settings.today(), 1, PaymentMethod.CASH, settings.today())
+        db.session.commit()
+    with count_queries(app) as few:
+        auth_client.get(f"/clients/{client_id}")
+    with app.app_context():
+        invoice = db.session.get(Invoice, sent)
+        for _ in range(80):
+            payments.add(invoice, settings.today(), 1, PaymentMethod.CASH, settings.today())
+        db.session.commit()
+    with count_queries(app) as many:
+        auth_client.get(f"/clients/{client_id}")
+    assert many() == few()
