@@ -34,7 +34,7 @@ from wtforms.validators import (
 
 from billing import accounts, mailer, money, numbering, settings, uploads
 from billing.models import Country, SmtpSecurity, db
-from blueprints import htmx, render
+from blueprints import base_url, htmx, render
 from blueprints.auth import log_in
 from blueprints.fields import (
     PDF,
@@ -428,7 +428,8 @@ def payment():
         for name in ("stripe_secret_key", "stripe_webhook_secret"):
             settings.update_secret(business, name, form[name].data, form[f"clear_{name}"].data)
         return _saved("settings.payment")
-    return _page("settings/payment.html", form, business=business)
+    webhook_url = base_url() + url_for("webhooks.stripe")
+    return _page("settings/payment.html", form, business=business, webhook_url=webhook_url)
 
 
 def _account_page(language_form, password_form, status=200):

@@ -59,6 +59,11 @@ def test_payment_page_says_not_configured_at_first(auth_client):
     assert html.count('<span class="badge off">non configuré</span>') == 3
 
 
+def test_payment_page_gives_the_webhook_address_to_paste_into_stripe(auth_client):
+    html = page(auth_client.get("/settings/payment"))
+    assert "ajoutez un webhook vers http://localhost/webhooks/stripe pour les événements" in html
+
+
 def test_blank_stripe_secrets_keep_the_stored_ones(app, auth_client, secrets_stored):
     assert auth_client.post("/settings/payment", data=payment_data()).status_code == 303
     with app.app_context():
