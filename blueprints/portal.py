@@ -89,23 +89,47 @@ def _not_found(_error):
 
 @bp.get("/<token>")
 def show(token: str):
-    visit = _visit(token)
-    invoice, business = visit.invoice, settings.business()
-    language = sending.language(invoice)
+    invoice = _visit(token).invoice
+    business = settings.business()
+    return _page(
+        "portal/invoice.html",
+        invoice.client,
+        token,
+        invoice=invoice,
+        transfer=documents.payment_details(invoice, business),
+        can_pay=portal.can_pay_online(invoice, business),
+        next_amount=payments.suggested_amount(invoice),
+    )
+
+
+def _page(template: str, client, token: str, **context) -> str:
+    """A portal page in the client's language, with the business and what came back from Stripe."""
+    business = settings.business()
+    language = client.language if client is not None else "fr"
     with force_locale(language):
         return render_template(
-            "portal/invoice.html",
-            invoice=invoice,
-            client=invoice.client,
+            template,
+            client=client,
             business=business,
             token=token,
             lang=language,
-            transfer=documents.payment_details(invoice, business),
-            can_pay=portal.can_pay_online(invoice, business),
-            next_amount=payments.suggested_amount(invoice),
             outcome=request.args.get("payment"),
             today=settings.today(business),
+            **context,
         )
+
+
+def _to_checkout(start_checkout, endpoint: str, token: str, what: str):
+    """Send the client to Stripe Checkout, or back to the page with what went wrong."""
+    back = url_for(endpoint, token=token, _external=True)
+    try:
+        checkout_url = start_checkout(back + "?payment=done", back + "?payment=cancelled")
+    except portal.PaymentUnavailable:
+        return redirect(url_for(endpoint, token=token), 303)
+    except stripe.StripeError:
+        current_app.logger.exception("Stripe Checkout failed for %s", what)
+        return redirect(url_for(endpoint, token=token, payment="unavailable"), 303)
+    return redirect(checkout_url, 303)
 
 
 @bp.get("/<token>/pdf")
@@ -137,15 +161,10 @@ def logo(token: str):
 def pay(token: str):
     """« Payer »: to Stripe Checkout for what is due next."""
     invoice = _visit(token).invoice
-    back = url_for("portal.show", token=token, _external=True)
-    try:
-        checkout_url = portal.checkout(invoice, back + "?payment=done", back + "?payment=cancelled")
-    except portal.PaymentUnavailable:
-        return redirect(url_for("portal.show", token=token), 303)
-    except stripe.StripeError:
-        current_app.logger.exception("Stripe Checkout failed for invoice %s", invoice.id)
-        return redirect(url_for("portal.show", token=token, payment="unavailable"), 303)
-    return redirect(checkout_url, 303)
+    return _to_checkout(
+        lambda done, cancelled: portal.checkout(invoice, done, cancelled),
+        "portal.show", token, f"invoice {invoice.id}",
+    )
 
 
 # --- A statement's page: « Tout payer » ---------------------------------------------------
@@ -162,35 +181,21 @@ def _statement(token: str):
 def statement(token: str):
     """A statement's link: what the client owes, per currency, and « Tout payer »."""
     found = _statement(token)
-    business = settings.business()
-    language = found.client.language
-    with force_locale(language):
-        return render_template(
-            "portal/statement.html",
-            statement=found,
-            client=found.client,
-            business=business,
-            token=token,
-            lang=language,
-            owed=portal.statement_invoices(found),
-            can_pay=business.stripe_configured,
-            outcome=request.args.get("payment"),
-            today=settings.today(business),
-        )
+    return _page(
+        "portal/statement.html",
+        found.client,
+        token,
+        statement=found,
+        owed=portal.statement_invoices(found),
+        can_pay=settings.business().stripe_configured,
+    )
 
 
 @bp.get("/s/<token>/pay/<currency>")
 def pay_statement(token: str, currency: str):
     """« Tout payer »: one Stripe Checkout for everything owed in `currency`."""
     found = _statement(token)
-    back = url_for("portal.statement", token=token, _external=True)
-    try:
-        checkout_url = portal.checkout_statement(
-            found, currency.upper(), back + "?payment=done", back + "?payment=cancelled"
-        )
-    except portal.PaymentUnavailable:
-        return redirect(url_for("portal.statement", token=token), 303)
-    except stripe.StripeError:
-        current_app.logger.exception("Stripe Checkout failed for statement %s", found.id)
-        return redirect(url_for("portal.statement", token=token, payment="unavailable"), 303)
-    return redirect(checkout_url, 303)
+    return _to_checkout(
+        lambda done, cancelled: portal.checkout_statement(found, currency.upper(), done, cancelled),
+        "portal.statement", token, f"statement {found.id}",
+    )
