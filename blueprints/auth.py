@@ -51,7 +51,7 @@ def log_in(user) -> None:
     session.permanent = True
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     """Only a local path: never send the owner to another site after login."""
     if target and target.startswith("/") and not target.startswith("//"):
         parts = urlsplit(target)
@@ -102,7 +102,7 @@ def login():
         db.session.commit()
         if user is not None:
             log_in(user)
-            return redirect(_safe_next(request.args.get("next")), 303)
+            return redirect(safe_next(request.args.get("next")), 303)
         form.form_errors.append(_("Adresse email ou mot de passe incorrect."))
     status = 422 if form.is_submitted() else 200
     return render("auth/login.html", form=form), status

@@ -7,7 +7,7 @@ from flask import Blueprint, abort, redirect, render_template, request
 from billing import outbox
 from billing.models import Message, MessageState, db
 from blueprints import get_or_404
-from blueprints.auth import _safe_next
+from blueprints.auth import safe_next
 
 bp = Blueprint("outbox", __name__, url_prefix="/outbox")
 
@@ -25,7 +25,7 @@ def dismiss(message_id: int):
         abort(404)
     outbox.dismiss(message)
     db.session.commit()
-    back = _safe_next(request.form.get("next"))
+    back = safe_next(request.form.get("next"))
     if request.headers.get("HX-Request"):
         return render_template("_outbox_banner.html", back=back)
     return redirect(back, 303)
