@@ -58,8 +58,10 @@ chromium:
 test: install-dev chromium
 	$(BIN)/python -m pytest
 
+## Benchmarks (ratios to baselines measured in the same run): pages and PDF, then a batch of 100 emails.
 bench: install-dev
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/batch.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

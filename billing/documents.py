@@ -111,7 +111,7 @@ def render_html(invoice: Invoice, portal_url: str | None = None) -> str:
             business=business,
             client=invoice.client,
             title=_title(invoice),
-            logo=_logo(business),
+            logo=logo(business),
             payment=payment_details(invoice, business, portal_url),
             mentions=_mentions(invoice, business),
             portal_url=portal_url,
@@ -172,7 +172,7 @@ def _title(invoice: Invoice) -> str:
     return _("Avoir") if invoice.is_credit_note else _("Facture")
 
 
-def _logo(business: Business) -> dict | None:
+def logo(business: Business) -> dict | None:
     """The logo's URI and its size fitted into LOGO_BOX, keeping its proportions."""
     try:
         with Image.open(uploads.path(business.logo_path)) as image:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from billing.models import Event, Invoice, db
+from billing.models import Client, Event, Invoice, db
 
 
 def log(invoice: Invoice, kind: str, detail: str = "") -> Event:
@@ -14,5 +14,12 @@ def log(invoice: Invoice, kind: str, detail: str = "") -> Event:
         detail=detail,
         revision=invoice.revision,
     )
+    db.session.add(event)
+    return event
+
+
+def log_client(client: Client, kind: str, detail: str = "") -> Event:
+    """Record `kind` (e.g. "statement_sent") in the client's history, about no one invoice."""
+    event = Event(client_id=client.id, kind=kind, detail=detail)
     db.session.add(event)
     return event

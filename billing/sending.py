@@ -25,7 +25,7 @@ from pathlib import Path
 
 from email_validator import EmailNotValidError, validate_email
 from flask import render_template
-from flask_babel import force_locale
+from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import case, literal, select, update
@@ -220,17 +220,22 @@ def default_draft(invoice: Invoice) -> Draft:
         subject = business.email_subject_template or settings.DEFAULT_SUBJECT
         body = business.email_body_template or settings.DEFAULT_BODY
     values = placeholders(invoice)
-    body = settings.fill_template(body, values).rstrip()
-    if business.email_signature.strip():
-        body += "\n\n-- \n" + business.email_signature.strip()
     return Draft(
         recipients=list(invoice.client.emails) if invoice.client is not None else [],
         cc=[],
         bcc_me=False,
         subject=settings.fill_template(subject, values),
-        body=body,
+        body=signed(settings.fill_template(body, values), business),
         attach_pdf=True,
     )
+
+
+def signed(body: str, business) -> str:
+    """The body, then the business's email signature when it has one."""
+    body = body.rstrip()
+    if business.email_signature.strip():
+        body += "\n\n-- \n" + business.email_signature.strip()
+    return body
 
 
 def check_sendable(invoice: Invoice) -> None:
@@ -244,8 +249,9 @@ def check_sendable(invoice: Invoice) -> None:
         )
 
 
-def problems(invoice: Invoice, draft: Draft, files: list[File]) -> dict[str, str]:
-    """Everything wrong with the draft, by field of the form (empty when it can leave)."""
+def problems(invoice: Invoice | None, draft: Draft, files: list[File]) -> dict[str, str]:
+    """Everything wrong with the draft, by field of the form (empty when it can leave).
+    The same checks for every message (`invoice` may be None: a statement)."""
     business = settings.business()
     found: dict[str, str] = {}
     if not (business.smtp_sender or business.email):
@@ -361,26 +367,10 @@ def prepare(invoice: Invoice, draft: Draft, files: list[File], base_url: str,
     portal link made from `link_token`, the invoice PDF, the terms PDF and `files`.
     Raises SendError (the first problem); changes nothing."""
     check_sendable(invoice)
-    found = problems(invoice, draft, files)
-    if found:
-        field_name, message = next(iter(found.items()))
-        raise SendError(message, field_name)
+    check(draft, files)
     business = settings.business()
     link = portal_link(base_url, link_token)
     with force_locale(language(invoice)):
-        values = {**placeholders(invoice), "lien": link}
-        subject = " ".join(settings.fill_template(draft.subject.strip(), values).split())
-        body = draft.body.replace("\r\n", "\n").replace("\r", "\n").strip()  # browsers send CRLF
-        text = settings.fill_template(body, values) + "\n"
-        html = render_template(
-            "email/invoice.html",
-            invoice=invoice,
-            business=business,
-            subject=subject,
-            paragraphs=[part.strip("\n") for part in re.split(r"\n[ \t]*\n", text.strip())],
-            link=link,
-            lang=language(invoice),
-        )
         attached = []
         if draft.attach_pdf:
             attached.append(
@@ -390,6 +380,44 @@ def prepare(invoice: Invoice, draft: Draft, files: list[File], base_url: str,
         terms = _terms(business)
         if terms is not None:
             attached.append(terms)
+        values = {**placeholders(invoice), "lien": link}
+        return compose(draft, values, attached, files, "email/invoice.html", invoice=invoice)
+
+
+def check(draft: Draft, files: list[File]) -> None:
+    """Raise SendError for the first problem of the draft, if any."""
+    found = problems(None, draft, files)
+    if found:
+        field_name, message = next(iter(found.items()))
+        raise SendError(message, field_name)
+
+
+def compose(draft: Draft, values: dict, attached: list[File], files: list[File],
+            html_template: str, **context) -> Outgoing:
+    """What leaves, from a checked draft (an invoice's or a statement's): the subject and the
+    text with `values` filled (`values["lien"]`: the client's link), the HTML part from
+    `html_template` (given `context`), the blind copy to the business, `attached` (the PDF)
+    then the owner's `files`. Call it in the client's language (`force_locale`)."""
+    business = settings.business()
+    link = values["lien"]
+    subject = " ".join(settings.fill_template(draft.subject.strip(), values).split())
+    if len(subject) > MAX_SUBJECT:
+        raise SendError(
+            _("Une fois {numero}, {client}, {lien}… remplacés, le titre dépasse %(max)d "
+              "caractères : raccourcissez-le.", max=MAX_SUBJECT),
+            "subject",
+        )
+    body = draft.body.replace("\r\n", "\n").replace("\r", "\n").strip()  # browsers send CRLF
+    text = settings.fill_template(body, values) + "\n"
+    html = render_template(
+        html_template,
+        business=business,
+        subject=subject,
+        paragraphs=[part.strip("\n") for part in re.split(r"\n[ \t]*\n", text.strip())],
+        link=link,
+        lang=str(get_locale() or "fr"),
+        **context,
+    )
     return Outgoing(
         sender=mailer.sender(business),
         recipients=list(draft.recipients),
@@ -399,7 +427,7 @@ def prepare(invoice: Invoice, draft: Draft, files: list[File], base_url: str,
         text_body=text,
         html_body=html,
         link=link,
-        files=attached + list(files),
+        files=list(attached) + list(files),
     )
 
 

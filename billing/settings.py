@@ -42,6 +42,23 @@ DEFAULT_BODY_EN = (
     "You can view and pay it online: {lien}\n\n"
     "Thank you for your business."
 )
+# A statement of account's email (« Envoyer le relevé »): {debut} and {fin} are its period.
+DEFAULT_STATEMENT_SUBJECT = "Relevé de compte"
+DEFAULT_STATEMENT_BODY = (
+    "Bonjour {client},\n\n"
+    "Veuillez trouver ci-joint votre relevé de compte du {debut} au {fin}. "
+    "Solde dû au {fin} : {montant}.\n\n"
+    "Vous pouvez le consulter et tout régler en ligne : {lien}\n\n"
+    "Merci de votre confiance."
+)
+DEFAULT_STATEMENT_SUBJECT_EN = "Statement of account"
+DEFAULT_STATEMENT_BODY_EN = (
+    "Hello {client},\n\n"
+    "Please find attached your statement of account from {debut} to {fin}. "
+    "Balance due on {fin}: {montant}.\n\n"
+    "You can view it and pay everything online: {lien}\n\n"
+    "Thank you for your business."
+)
 
 
 def business() -> Business:

@@ -81,10 +81,11 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(sending.bp)
     app.register_blueprint(portal.bp)
-    from blueprints import payments, webhooks
+    from blueprints import payments, statements, webhooks
 
     app.register_blueprint(payments.bp)
     app.register_blueprint(webhooks.bp)
+    app.register_blueprint(statements.bp)
     register_filters(app)
     from blueprints import errors
 

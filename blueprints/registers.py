@@ -47,7 +47,7 @@ def send(register: str):
     """« Envoyer par email »: one invoice opens the send form, several go in one batch."""
     if "send" not in ACTIONS[register]:
         abort(404)
-    g.read_first = True  # the PDFs are made before the write lock is taken
+    _read_first()  # the PDFs are made before the write lock is taken
     chosen_ids = _ids(request.form)
     try:
         selection = registers.selection(register, chosen_ids)
@@ -94,7 +94,7 @@ def print_(register: str):
     """« Imprimer »: the selected invoices in one PDF; those « À envoyer » are now sent."""
     if "print" not in ACTIONS[register]:
         abort(404)
-    g.read_first = True  # the PDF is made before the write lock is taken
+    _read_first()  # the PDF is made before the write lock is taken
     chosen_ids = _ids(request.form)
     try:
         selection = registers.selection(register, chosen_ids)
@@ -182,6 +182,13 @@ def _args(filters: registers.Filters) -> dict:
     if filters.unsent_only:
         args["unsent"] = 1
     return args
+
+
+def _read_first() -> None:
+    """Read without SQLite's write lock until `write_lock()`. The login check already
+    began this POST's transaction holding it (see `_sqlite_begin` in app.py): end it."""
+    g.read_first = True
+    db.session.commit()
 
 
 def _ids(values) -> list[int]:

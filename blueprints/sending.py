@@ -42,6 +42,7 @@ from flask_wtf.file import MultipleFileField
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from wtforms import BooleanField, StringField, TextAreaField
 
@@ -91,11 +92,15 @@ class SendForm(FlaskForm):
         valid = self.validate()
         found = sending.problems(invoice, self.draft(), files)
         for name, message in found.items():
-            if not name:
-                self.form_errors.append(message)
-            elif not self[name].errors:
-                self[name].errors.append(message)
+            self.refuse(sending.SendError(message, name))
         return valid and not found
+
+    def refuse(self, error: sending.SendError) -> None:
+        """A refusal of the domain, next to its field (the field's own error first)."""
+        if not error.field:
+            self.form_errors.append(error.message)
+        elif not self[error.field].errors:
+            self[error.field].errors.append(error.message)
 
 
 # --- The send modal --------------------------------------------------------------
@@ -115,29 +120,37 @@ def _base_url() -> str:
     return current_app.config["BILLING_BASE_URL"] or request.host_url.rstrip("/")
 
 
-def _form_page(invoice: Invoice, form: SendForm, status: int = 200, preview=None,
-               files: list[sending.File] = ()):
-    """The modal (`<dialog>`) for htmx's first GET, the form alone for htmx's POSTs, else the page."""
+def form_context(form: SendForm, preview=None, files: list[sending.File] = ()) -> dict:
+    """What every send form shows (an invoice's, a statement's) besides its own texts."""
     business = settings.business()
-    context = dict(
-        invoice=invoice,
+    return dict(
         form=form,
         preview=preview,
         refiled=bool(files) and not htmx,
         in_dialog=bool(htmx),
         business=business,
         outbox_folder=None if business.smtp_configured else mailer.outbox_folder(),
+    )
+
+
+def form_template() -> str:
+    """The modal (`<dialog>`) for htmx's first GET, the form alone for htmx's POSTs, else the page."""
+    if not htmx:
+        return "sending/send.html"
+    return "sending/_dialog.html" if request.method == "GET" else "sending/_form.html"
+
+
+def _form_page(invoice: Invoice, form: SendForm, status: int = 200, preview=None,
+               files: list[sending.File] = ()):
+    business = settings.business()
+    context = dict(
+        form_context(form, preview, files),
+        invoice=invoice,
         terms_name=(business.terms_filename or _("Conditions générales"))
         if business.terms_path
         else None,
     )
-    if not htmx:
-        template = "sending/send.html"
-    elif request.method == "GET":
-        template = "sending/_dialog.html"
-    else:
-        template = "sending/_form.html"
-    return render_template(template, **context), status
+    return render_template(form_template(), **context), status
 
 
 def _refused(invoice: Invoice, message: str):
@@ -162,7 +175,12 @@ def send(invoice_id: int):
     files = form.files()
     if not form.check(invoice, files):
         return _form_page(invoice, form, 422, files=files)
-    message = sending.send_invoice(invoice, form.draft(), files, _base_url())
+    try:
+        message = sending.send_invoice(invoice, form.draft(), files, _base_url())
+    except sending.SendError as error:  # what only the composed message shows
+        db.session.rollback()
+        form.refuse(error)
+        return _form_page(invoice, form, 422, files=files)
     db.session.commit()
     outbox.wake()
     return _sent(invoice, message)
@@ -180,9 +198,38 @@ def preview(invoice_id: int):
     files = form.files()
     if not form.check(invoice, files):
         return _form_page(invoice, form, 422, files=files)
-    outgoing = sending.prepare(invoice, form.draft(), files, _base_url())
+    try:
+        outgoing = sending.prepare(invoice, form.draft(), files, _base_url())
+    except sending.SendError as error:  # what only the composed message shows
+        form.refuse(error)
+        return _form_page(invoice, form, 422, files=files)
     html, status = _form_page(invoice, form, preview=outgoing, files=files)
     return html, status, {"HX-Reswap": "outerHTML show:#send-preview:top"} if htmx else {}
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def too_large(_error):
+    """More than one request may carry (MAX_CONTENT_LENGTH): the form could not even be read.
+
+    With htmx the form stays as it is, text and chosen files included, and the reason
+    appears under « Joindre un ou plusieurs documents ». Without JavaScript, a page
+    says it and leads back to the form. Nothing here shows the invoice: this can run
+    before the login gate (the CSRF check reads the form first).
+    """
+    message = _(
+        "L'envoi dépasse %(max)d Mo, documents compris : le serveur ne l'a pas lu et rien "
+        "n'a été envoyé. Retirez des documents ou choisissez-en de plus petits "
+        "(%(each)d Mo au maximum chacun, %(total)d Mo en tout).",
+        max=current_app.config["MAX_CONTENT_LENGTH"] // 1_048_576,
+        each=sending.MAX_DOCUMENT_BYTES // 1_048_576,
+        total=sending.MAX_DOCUMENTS_BYTES // 1_048_576,
+    )
+    if htmx:
+        headers = {"HX-Retarget": "#documents-too-large", "HX-Reswap": "innerHTML"}
+        return Markup('<p class="error" role="alert">%s</p>') % message, 422, headers
+    invoice_id = (request.view_args or {}).get("invoice_id")
+    back = url_for("sending.send", invoice_id=invoice_id) if invoice_id else url_for("board.index")
+    return render_template("sending/too_large.html", message=message, back=back), 413
 
 
 def _sent(invoice: Invoice, message: Message):
@@ -289,7 +336,10 @@ def message(message_id: int):
 def eml(message_id: int):
     """« Télécharger (.eml) »: the MIME message exactly as delivered (Bcc never in it)."""
     found = _message(message_id)
-    data = outbox.build(found, settings.business()).as_bytes()
+    try:
+        data = outbox.build(found, settings.business()).as_bytes()
+    except FileNotFoundError:  # a stored copy of an attachment is gone
+        abort(404)
     return send_file(io.BytesIO(data), mimetype="message/rfc822", as_attachment=True,
                      download_name=f"message-{found.id}.eml", max_age=0)
 

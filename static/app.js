@@ -48,6 +48,7 @@
     dirtyForms().forEach(function (form) { htmx.trigger(form, "submit"); });
   });
   document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-print]")) { event.preventDefault(); window.print(); return; }
     var closer = event.target.closest("[data-close-dialog]");
     if (closer) { var d = closer.closest("dialog"); if (d) { d.close(); d.remove(); } }
   });

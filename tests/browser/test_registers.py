@@ -7,9 +7,10 @@ from datetime import date
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import select
 
 from billing import invoices, outbox, settings
-from billing.models import SmtpSecurity, db
+from billing.models import Message, SmtpSecurity, db
 from tests.browser.conftest import screenshot
 from tests.browser.test_foundation import create_owner, log_in, open_menu
 from tests.browser.test_invoices import fits_the_screen
@@ -83,3 +84,19 @@ def test_one_invoice_opens_the_send_modal_with_its_text(sized_page, live_server,
     expect(dialog).to_be_visible()
     expect(dialog.get_by_label("Titre")).to_have_value(f"Facture {two_to_send[0]}")
     assert page.url.endswith("/registers/email")
+
+
+@pytest.mark.parametrize("sized_page", ["phone"], indirect=True)
+def test_a_double_click_on_envoyer_par_email_sends_the_batch_once(sized_page, live_server,
+                                                                  two_to_send):
+    page = sized_page
+    log_in(page, live_server.url)
+    page.goto(live_server.url + "/registers/email")
+    for number in two_to_send:
+        page.get_by_label(number).check()
+    page.get_by_role("button", name="Envoyer par email").dblclick()
+    expect(page.locator(".batch-count")).to_have_text("0 / 2 envoyées")
+    page.wait_for_load_state("networkidle")  # a second request, if any, has been answered
+    with live_server.app.app_context():
+        batches = db.session.scalars(select(Message.batch)).all()
+    assert len(batches) == 2 and len(set(batches)) == 1

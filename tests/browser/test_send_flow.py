@@ -149,3 +149,33 @@ def test_a_bad_address_is_named_in_the_modal_and_the_file_stays_chosen(
     dialog.get_by_role("button", name="Annuler").click()
     expect(page.locator("dialog")).to_have_count(0)
     assert smtp_server.messages == []
+
+
+def test_documents_too_big_for_the_server_are_named_and_the_modal_keeps_what_was_typed(
+    sized_page, live_server, smtp_server, tmp_path
+):
+    page = sized_page
+    invoice_id, _number = an_invoice_to_send(live_server.app, smtp_server)
+    big = tmp_path / "Annexes.pdf"
+    big.write_bytes(b"%PDF-" + b"0" * (33 * 1024 * 1024))  # more than the server reads (32 Mo)
+    log_in(page, live_server.url)
+    page.goto(f"{live_server.url}/invoices/{invoice_id}")
+    page.get_by_role("link", name="Envoyer la facture").click()
+    dialog = page.locator("dialog#send-dialog")
+    expect(dialog).to_be_visible()
+    settled(page)
+    dialog.get_by_label("Titre").fill("Votre facture et ses annexes")
+    dialog.get_by_label("Joindre un ou plusieurs documents").set_input_files(big)
+    dialog.get_by_role("button", name="Aperçu").click()
+    expect(dialog.locator("#documents-too-large")).to_contain_text(
+        "L'envoi dépasse 32 Mo, documents compris : le serveur ne l'a pas lu et rien n'a été envoyé.")
+    settled(page)
+    expect(dialog.get_by_label("Titre")).to_have_value("Votre facture et ses annexes")
+    assert dialog.locator("#documents").evaluate("input => input.files[0].name") == "Annexes.pdf"
+    fits_the_screen(page)
+    screenshot(page, "send-07-too-big")
+    dialog.get_by_label("Joindre un ou plusieurs documents").set_input_files([])
+    dialog.get_by_role("button", name="Aperçu").click()
+    expect(dialog.locator("#send-preview")).to_contain_text("Votre facture et ses annexes")
+    expect(dialog.locator("#documents-too-large")).to_be_empty()
+    assert smtp_server.messages == []

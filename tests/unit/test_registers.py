@@ -106,6 +106,26 @@ def test_selection_is_in_number_order_without_duplicates(two_clients):
     assert [invoice.number for invoice in chosen] == ["F-00001", "F-00004"]
 
 
+def test_the_selection_brings_what_the_pdfs_show_in_the_same_queries_for_2_and_20(app, ctx):
+    from billing import documents
+    from tests.conftest import count_queries
+
+    def queries(count: int) -> int:
+        client = make_client(f"Client {count}")
+        ids = []
+        for _n in range(count):
+            invoice = make_invoice(client, lines=((1, 10_000), (2, 5_000)), today=TODAY)
+            invoices.finalize(invoice, TODAY)
+            ids.append(invoice.id)
+        db.session.commit()
+        with count_queries(app) as counted:
+            pages = [documents.render_html(invoice) for invoice in registers.selection("email", ids)]
+        assert len(pages) == count and all("Prestation à 50.00" in page for page in pages)
+        return counted() - count  # less the business row, which render_html reads for each
+
+    assert queries(2) == queries(20)
+
+
 @pytest.mark.parametrize("ids", [[], list(range(1, registers.MAX_SELECTION + 2))])
 def test_an_empty_or_too_long_selection_is_refused_in_french(ctx, ids):
     with pytest.raises(registers.SelectionError, match="Sélectionnez au"):

@@ -377,6 +377,29 @@ def test_sending_without_the_csrf_token_is_refused(app, auth_client, three):
     assert snapshot(app) == before
 
 
+@pytest.mark.parametrize("action", ["send", "print"])
+def test_the_pdfs_are_made_without_holding_the_write_lock(app, auth_client, three, on_paper,
+                                                          monkeypatch, action):
+    """Making a hundred PDFs takes seconds: meanwhile the worker and the other tabs can write."""
+    from billing import documents
+    from tests.web.test_write_lock import someone_else_can_write
+
+    free, make = [], documents.invoice_pdf
+
+    def spy(invoice, *args, **kwargs):
+        free.append(someone_else_can_write(app))
+        return make(invoice, *args, **kwargs)
+
+    monkeypatch.setattr(documents, "invoice_pdf", spy)
+    if action == "send":
+        assert send(auth_client, three[:2]).status_code == 303
+        assert free == [True, True, False, False]  # then queued under the lock (PDFs cached)
+    else:
+        response = auth_client.post("/registers/paper/print", data={"ids": on_paper["ids"]})
+        assert response.status_code == 200
+        assert free == [True, True, True]
+
+
 @pytest.mark.parametrize("batch_id", ["0" * 32, "not-a-batch", "A" * 32])
 def test_an_unknown_batch_is_a_404(auth_client, owner, batch_id):
     assert auth_client.get(f"/registers/batches/{batch_id}").status_code == 404

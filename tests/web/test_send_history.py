@@ -148,6 +148,22 @@ def test_consulter_shows_the_message_as_it_left(app, auth_client, sent):
     assert f'href="/invoices/{invoice_id}?step=follow_up">← Facture F-2026-0001</a>' in html
 
 
+@pytest.mark.parametrize(
+    ("state", "shown"),
+    [
+        (MessageState.ABANDONED, '<p class="flash flash-error">{error}</p>'),
+        (MessageState.PROCESSING, '<p class="muted">Nouvel essai prévu : {error}</p>'),
+        (MessageState.SENT, '<p class="flash flash-warning">{error}</p>'),
+    ],
+)
+def test_consulter_shows_the_servers_words_in_each_state(app, auth_client, sent, state, shown):
+    _invoice_id, message_id = sent
+    error = "Envoyé, mais ces destinataires ont été refusés : dg@martin.fr (550 &lt;inconnu&gt;)."
+    set_message(app, message_id, state=state, error=error.replace("&lt;", "<").replace("&gt;", ">"))
+    html = text(auth_client.get(f"/messages/{message_id}"))
+    assert shown.format(error=error) in html
+
+
 def test_the_eml_is_the_mime_message_without_the_blind_copy(app, auth_client, sent):
     _invoice_id, message_id = sent
     response = auth_client.get(f"/messages/{message_id}/eml")
@@ -215,6 +231,8 @@ def test_a_missing_stored_copy_is_404(app, auth_client, sent):
         db.session.commit()
         attachment_id = attachment.id
     assert auth_client.get(f"/messages/{message_id}/attachments/{attachment_id}").status_code == 404
+    assert auth_client.get(f"/messages/{message_id}/eml").status_code == 404
+    assert auth_client.get(f"/messages/{message_id}").status_code == 200  # the rest is still shown
 
 
 @pytest.mark.parametrize("path", ["/messages/99", "/messages/99/eml", "/messages/99/html",

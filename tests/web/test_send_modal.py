@@ -293,6 +293,9 @@ THIRTY_MB = b"%PDF-" + b"0" * (30 * 1024 * 1024)
         (dict(subject="Facture\r\nBcc: victime@example.com"), [], "subject",
          "Le titre tient sur une seule ligne : retirez le retour à la ligne."),
         (dict(body=""), [], "body", "Écrivez un message."),
+        (dict(subject="{lien}" * 50), [], "subject",
+         "Une fois {numero}, {client}, {lien}… remplacés, le titre dépasse 300 caractères : "
+         "raccourcissez-le."),
         ({}, [("annexe.pdf", THIRTY_MB)], "documents",
          "« annexe.pdf » est trop volumineux (30,0 Mo) : 10 Mo au maximum par document."),
         ({}, [("facture.pdf", b"MZ\x90\x00\x03\x00\x00\x00\x04\x00")], "documents",
@@ -314,6 +317,53 @@ def test_bad_input_is_named_next_to_its_field_keeps_what_was_typed_and_queues_no
     assert f">\r\n{escape(typed['body'])}</textarea>" in html
     assert "Envoyer le message" not in html  # no preview of a refused message
     assert snapshot(app, invoice_id) == before
+
+
+THIRTY_THREE_MB = b"%PDF-" + b"0" * (33 * 1024 * 1024)  # more than the server reads (32 Mo)
+TOO_BIG = ("L&#39;envoi dépasse 32 Mo, documents compris : le serveur ne l&#39;a pas lu et rien "
+           "n&#39;a été envoyé. Retirez des documents ou choisissez-en de plus petits "
+           "(10 Mo au maximum chacun, 20 Mo en tout).")
+
+
+def test_the_form_has_a_slot_for_a_request_too_big_to_be_read(auth_client, invoice_id):
+    html = text(auth_client.get(f"/invoices/{invoice_id}/send", headers=HTMX))
+    documents = html.split('id="documents"', 1)[1]
+    assert '<div id="documents-too-large"></div>' in documents.split("Aperçu</button>", 1)[0]
+
+
+@pytest.mark.parametrize("preview", [False, True], ids=["send", "preview"])
+def test_a_request_too_big_to_be_read_leaves_the_modal_as_typed_and_says_why(
+    app, auth_client, invoice_id, preview
+):
+    before = snapshot(app, invoice_id)
+    data = with_files(form_data(subject="Mon titre tapé"), ("annexe.pdf", THIRTY_THREE_MB))
+    response = post(auth_client, invoice_id, data, preview=preview, headers=HTMX)
+    assert response.status_code == 422  # swapped by htmx (a 413 would not be)
+    assert response.headers["HX-Retarget"] == "#documents-too-large"
+    assert response.headers["HX-Reswap"] == "innerHTML"  # the form itself stays as it is
+    assert text(response) == f'<p class="error" role="alert">{TOO_BIG}</p>'
+    assert snapshot(app, invoice_id) == before
+
+
+def test_a_request_too_big_to_be_read_without_javascript_says_why_and_leads_back(
+    app, auth_client, invoice_id
+):
+    before = snapshot(app, invoice_id)
+    response = post(auth_client, invoice_id, with_files(form_data(), ("annexe.pdf", THIRTY_THREE_MB)))
+    assert response.status_code == 413
+    html = text(response)
+    assert html.startswith("<!doctype html>") and "<h1>Envoi trop volumineux</h1>" in html
+    assert TOO_BIG in html
+    assert f'<a href="/invoices/{invoice_id}/send">Revenir au formulaire d’envoi</a>' in html
+    assert snapshot(app, invoice_id) == before
+
+
+def test_a_request_too_big_from_a_visitor_shows_nothing_of_the_invoice(app, client, invoice_id):
+    for headers in (HTMX, {}):
+        response = post(client, invoice_id, with_files(form_data(), ("annexe.pdf", THIRTY_THREE_MB)),
+                        headers=headers)
+        assert response.status_code in (413, 422)
+        assert "F-2026-0001" not in text(response) and "Martin" not in text(response)
 
 
 def test_a_refused_form_without_javascript_is_the_full_page_with_422(app, auth_client, invoice_id):
