@@ -23,7 +23,7 @@ import stripe
 from flask import Blueprint, abort, current_app, redirect, render_template, request, send_file, url_for
 from flask_babel import force_locale
 
-from billing import documents, history, payments, portal, sending, settings, uploads
+from billing import documents, history, payments, portal, sending, settings, statements, uploads
 from billing.models import db, write_lock
 
 bp = Blueprint("portal", __name__, url_prefix="/p")
@@ -186,9 +186,19 @@ def statement(token: str):
         found.client,
         token,
         statement=found,
+        view=statements.build(found, settings.today()),
         owed=portal.statement_invoices(found),
         can_pay=settings.business().stripe_configured,
     )
+
+
+@bp.get("/s/<token>/pdf")
+def statement_pdf(token: str):
+    """The statement as a PDF, in the client's language."""
+    view = statements.build(_statement(token), settings.today())
+    data = statements.pdf(view)
+    return send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=True,
+                     download_name=statements.filename(view), max_age=0)
 
 
 @bp.get("/s/<token>/pay/<currency>")
