@@ -42,19 +42,28 @@ def index(register: str):
     return _page(register, selected=None if request.args.get("all") == "1" else [])
 
 
-@bp.post(f"/{REGISTER}/send")
-def send(register: str):
-    """« Envoyer par email »: one invoice opens the send form, several go in one batch."""
-    if "send" not in ACTIONS[register]:
+def _selection(register: str, action: str):
+    """The ids ticked in `register` for `action` and their invoices, or the page again (422)
+    saying why the selection cannot be used; 404 for an action the register does not offer
+    or an invoice that is not in it. The PDFs come next: no write lock is held yet."""
+    if action not in ACTIONS[register]:
         abort(404)
-    _read_first()  # the PDFs are made before the write lock is taken
+    _read_first()
     chosen_ids = _ids(request.form)
     try:
-        selection = registers.selection(register, chosen_ids)
+        return chosen_ids, registers.selection(register, chosen_ids), None
     except registers.UnknownInvoice:
         abort(404)
     except registers.SelectionError as error:
-        return _page(register, chosen_ids, [str(error)], 422)
+        return chosen_ids, [], _page(register, chosen_ids, [str(error)], 422)
+
+
+@bp.post(f"/{REGISTER}/send")
+def send(register: str):
+    """« Envoyer par email »: one invoice opens the send form, several go in one batch."""
+    chosen_ids, selection, refused = _selection(register, "send")
+    if refused:
+        return refused
     if len(selection) == 1:
         return _open_send_form(selection[0])
     for invoice in selection:  # the long part, before taking the write lock: PDFs to the cache
@@ -92,16 +101,9 @@ def _open_send_form(invoice):
 @bp.post(f"/{REGISTER}/print")
 def print_(register: str):
     """« Imprimer »: the selected invoices in one PDF; those « À envoyer » are now sent."""
-    if "print" not in ACTIONS[register]:
-        abort(404)
-    _read_first()  # the PDF is made before the write lock is taken
-    chosen_ids = _ids(request.form)
-    try:
-        selection = registers.selection(register, chosen_ids)
-    except registers.UnknownInvoice:
-        abort(404)
-    except registers.SelectionError as error:
-        return _page(register, chosen_ids, [str(error)], 422)
+    chosen_ids, selection, refused = _selection(register, "print")
+    if refused:
+        return refused
     data = registers.print_pdf(selection)  # the long part, before taking the write lock
     write_lock()
     registers.record_printed(registers.selection(register, chosen_ids))
