@@ -6,6 +6,7 @@ opens its own (`with app.app_context():`), so nothing leaks between them.
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import socket
@@ -22,6 +23,7 @@ from babel.messages.pofile import read_po
 from flask.testing import FlaskClient
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import event
+from werkzeug.security import generate_password_hash
 
 from app import create_app
 from billing import accounts
@@ -88,9 +90,23 @@ def client(app):
     return app.test_client()
 
 
+@functools.cache
+def owner_password_hash() -> str:
+    """A real scrypt hash of OWNER_PASSWORD, made once: hashing costs ~0,1 s a test."""
+    return generate_password_hash(OWNER_PASSWORD, method="scrypt")
+
+
 @pytest.fixture
-def owner(app):
+def owner(app, monkeypatch):
     """The owner account and its business exist; returns the owner's id."""
+    real_hash = accounts.generate_password_hash
+    monkeypatch.setattr(
+        accounts,
+        "generate_password_hash",
+        lambda password, **options: owner_password_hash()
+        if password == OWNER_PASSWORD
+        else real_hash(password, **options),
+    )
     with app.app_context():
         user = accounts.create_owner(OWNER_EMAIL, OWNER_PASSWORD, "Atelier Conseil")
         db.session.commit()
