@@ -146,7 +146,7 @@ def _sqlite_begin(connection) -> None:
     "database is locked" if another connection (the outbox worker, another tab)
     wrote in between: busy_timeout cannot help it. Taking the lock at BEGIN makes
     it wait its turn instead. A long request that reads first (printing a hundred
-    PDFs) sets `g.read_first` and takes `write_lock()` only for its writes.
+    PDFs) calls `read_first()` and takes `write_lock()` only for its writes.
     """
     if connection.dialect.name != "sqlite":
         return

@@ -18,12 +18,13 @@ import sqlite3
 import tarfile
 import tempfile
 import zlib
-from datetime import datetime, timezone
+from datetime import timezone
 from pathlib import Path, PurePosixPath
 
 from flask import Flask
 from sqlalchemy.engine import make_url
 
+from billing import clock
 from billing.models import db
 
 FORMAT = "facturier-backup"
@@ -68,10 +69,11 @@ def create(app: Flask, path: Path) -> dict:
                     for file in sorted(folder.rglob("*"))
                     if file.is_file() and not file.is_symlink()
                 ]
+        created = clock.now().replace(tzinfo=timezone.utc)
         manifest = {
             "format": FORMAT,
             "version": VERSION,
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created_at": created.isoformat(timespec="seconds"),
             "alembic_revision": _alembic_revision(copy),
             "files": [
                 {"path": name, "size": file.stat().st_size, "sha256": _sha256(file)}
@@ -83,7 +85,7 @@ def create(app: Flask, path: Path) -> dict:
             data = json.dumps(manifest, indent=2).encode()
             info = tarfile.TarInfo(MANIFEST)
             info.size = len(data)
-            info.mtime = int(datetime.now(timezone.utc).timestamp())
+            info.mtime = int(created.timestamp())
             archive.addfile(info, io.BytesIO(data))
             for name, file in files:
                 archive.add(file, arcname=name, recursive=False)

@@ -2,7 +2,9 @@
 
 `load()` runs one step per kind of data; each step returns what it created
 in `Demo`. `add_invoices(n)` then adds two years of invoices to the demo
-clients, built in Python and inserted in bulk (`flask --app app demo --invoices N`).
+clients, built in Python and inserted in bulk (`flask --app app demo --invoices N`),
+exactly as the lifecycle verbs (finalize, mark sent, add a payment, cancel) would
+have left them: every statement built on them adds up.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import selectinload
 
-from billing import accounts, money, numbering, settings, taxes
+from billing import accounts, invoices, money, numbering, settings, taxes
 from billing.models import (
     Business,
     Client,
@@ -35,6 +37,8 @@ from billing.models import (
     Job,
     JobStatus,
     NumberSequence,
+    Payment,
+    PaymentMethod,
     TaxRate,
     db,
     utcnow,
@@ -225,6 +229,13 @@ def _summary(demo: Demo) -> str:
 
 DAYS = 730  # the invoices spread over the last two years
 S = InvoiceStatus
+M = PaymentMethod
+
+# How clients pay, by default: mostly by transfer, every method now and then.
+PAYMENT_METHODS = (
+    (M.BANK_TRANSFER, 50), (M.CHEQUE, 12), (M.STRIPE, 10), (M.CREDIT_CARD, 8), (M.ONLINE, 6),
+    (M.PAYPAL, 5), (M.DEBIT_CARD, 4), (M.CASH, 3), (M.CREDIT, 2),
+)
 
 
 @dataclass(frozen=True)
@@ -236,28 +247,35 @@ class Habit:
     vat: bool = True
     notes: str = ""
     po_prefix: str = ""  # the client's purchase orders go in the reference
+    methods: tuple[tuple[PaymentMethod, int], ...] = PAYMENT_METHODS  # how it pays, weighted
 
 
 HABITS = {
     "Groupe Hexalis": Habit(
         5, ("Journée de conseil", "Forfait audit technique", "Formation (journée)",
-            "Frais de déplacement"), po_prefix="BC-HX-"),
+            "Frais de déplacement"), po_prefix="BC-HX-",
+        methods=((M.BANK_TRANSFER, 90), (M.CHEQUE, 5), (M.CREDIT, 5))),
     "Hexalis Services": Habit(
         4, ("Heure de développement", "Maintenance mensuelle", "Demi-journée de conseil"),
-        po_prefix="HS-"),
+        po_prefix="HS-", methods=((M.BANK_TRANSFER, 80), (M.CHEQUE, 15), (M.CREDIT, 5))),
     "Association Les Jardins du Onzième": Habit(
         2, ("Heure de développement", "Maintenance mensuelle",
-            "Livre « Piloter un projet numérique »")),
+            "Livre « Piloter un projet numérique »"),
+        methods=((M.CHEQUE, 45), (M.BANK_TRANSFER, 35), (M.CASH, 10), (M.DEBIT_CARD, 10))),
     "Atelier Moreau": Habit(
-        2, ("Heure de développement", "Demi-journée de conseil", "Frais de déplacement")),
+        2, ("Heure de développement", "Demi-journée de conseil", "Frais de déplacement"),
+        methods=((M.CHEQUE, 40), (M.BANK_TRANSFER, 30), (M.CREDIT_CARD, 15),
+                 (M.DEBIT_CARD, 10), (M.CASH, 5))),
     "Northwind Analytics Ltd": Habit(
         3, ("Journée de conseil", "Heure de développement"), vat=False,
         notes="Reverse charge: VAT to be accounted for by the recipient "
-              "(art. 196, Directive 2006/112/EC)."),
+              "(art. 196, Directive 2006/112/EC).",
+        methods=((M.BANK_TRANSFER, 50), (M.STRIPE, 30), (M.PAYPAL, 20))),
     "Coopérative Boréale": Habit(
         2, ("Formation (journée)", "Journée de conseil",
             "Livre « Piloter un projet numérique »"),
-        vat=False, notes="Prestation de services hors UE : TVA non applicable, art. 259-1 du CGI."),
+        vat=False, notes="Prestation de services hors UE : TVA non applicable, art. 259-1 du CGI.",
+        methods=((M.BANK_TRANSFER, 40), (M.CREDIT_CARD, 25), (M.STRIPE, 20), (M.ONLINE, 15))),
 }
 
 # Quantities that make sense for each unit of the catalog (as typed: 0,5 day, 3,5 hours).
@@ -305,6 +323,18 @@ class PlannedLine:
 
 
 @dataclass
+class PlannedPayment:
+    """A payment as `payments.add` records it: its row, and the « payment_added » event."""
+
+    day: date
+    amount_cents: int
+    method: PaymentMethod
+    at: datetime  # when it was recorded
+    notes: str = ""
+    reference: str | None = None
+
+
+@dataclass
 class Plan:
     """One invoice or credit note, ready to insert."""
 
@@ -321,8 +351,10 @@ class Plan:
     status: InvoiceStatus = S.DRAFT
     number: str | None = None
     schedule: list[tuple[date, Decimal, int]] = field(default_factory=list)  # due, %, cents
-    paid_cents: int = 0
+    paid_cents: int = 0  # always the sum of `payments`
     credited_cents: int = 0
+    payments: list[PlannedPayment] = field(default_factory=list)
+    issue_date_chosen: bool = False
     created: datetime | None = None
     finalized: datetime | None = None
     sent: datetime | None = None
@@ -341,11 +373,18 @@ class Clock:
     rng: random.Random
 
     def at(self, day: date, after: datetime | None = None) -> datetime:
+        """A moment of `day` (local), after `after` if given, yet on that day when `after`
+        is (what happens on a day is recorded that day), and never after now."""
         local = datetime.combine(day, time(8)) + timedelta(minutes=self.rng.randrange(11 * 60))
-        moment = local.replace(tzinfo=self.zone).astimezone(timezone.utc).replace(tzinfo=None)
+        moment = self._utc(local)
         if after is not None:
-            moment = max(moment, after + timedelta(minutes=self.rng.randrange(5, 120)))
+            later = after + timedelta(minutes=self.rng.randrange(5, 120))
+            moment = max(moment, min(later, self._utc(datetime.combine(day, time(23, 59)))))
+            moment = max(moment, after)
         return min(moment, self.now)
+
+    def _utc(self, local: datetime) -> datetime:
+        return local.replace(tzinfo=self.zone).astimezone(timezone.utc).replace(tzinfo=None)
 
 
 def loaded() -> bool:
@@ -357,10 +396,15 @@ def add_invoices(count: int, seed: int = 42) -> str:
     """Add `count` invoices to the demo clients, dated over the last two years; return a summary.
 
     Every status is there: drafts, « À envoyer », « Paiement attendu » (some late,
-    some partly paid), « Payée », « Annulée » with its credit note. Numbers follow
-    the date order and continue each series' counter, which is left ready for the
-    next finalize. Payments and messages have no rows yet (their issues come
-    later): paid amounts are in `paid_cents`, sent invoices were sent by hand.
+    some partly paid), « Payée » with its payments, « Annulée » with its credit note.
+    Everything is as the verbs leave it: `paid_cents` is the sum of the invoice's
+    payments (dated from its sending to today, in the client's usual methods), a
+    cancelled invoice is mirrored by its credit note as `invoices.cancel` makes it,
+    sent invoices were sent by hand (« Facture envoyée »). Numbers follow the date
+    order and continue each series' counter, which is left ready for the next
+    finalize: a later batch dates its invoices (and credit notes) on or after the
+    last numbered one of the series, so issue dates never go back in number order.
+    Messages have no rows (nothing was emailed). Dates come from the app's clock.
     The caller took `numbering.lock()` first and commits.
     """
     world = _world()
@@ -370,10 +414,13 @@ def add_invoices(count: int, seed: int = 42) -> str:
     today = settings.today(business)
     rng = random.Random(seed)
     clock = Clock(ZoneInfo(business.timezone), utcnow(), rng)
+    last_invoice = invoices.last_issue_date(InvoiceKind.INVOICE)
+    last_note = invoices.last_issue_date(InvoiceKind.CREDIT_NOTE)
+    days = DAYS if last_invoice is None else max(1, min(DAYS, (today - last_invoice).days + 1))
 
     drafts = min(count, max(1, count // 40))
     plans = [
-        _plan(world, business, rng, today - timedelta(days=rng.randrange(DAYS)))
+        _plan(world, business, rng, today - timedelta(days=rng.randrange(days)))
         for _ in range(count - drafts)
     ]
     plans.sort(key=lambda plan: plan.issue)
@@ -383,7 +430,7 @@ def add_invoices(count: int, seed: int = 42) -> str:
     for plan in plans[len(plans) - to_send :]:
         plan.status = S.TO_SEND
     for plan in plans:
-        _timeline(plan, clock, rng, today)
+        _timeline(plan, clock, rng, today, last_note)
     plans.sort(key=_in_order)  # ids, like numbers, follow the order of finalization
     notes = sorted((plan.credit_note for plan in plans if plan.credit_note), key=_in_order)
     _number(plans, "invoice")
@@ -489,8 +536,8 @@ def _schedule(plan: Plan) -> None:
 def _settle(plan: Plan, rng: random.Random, today: date) -> None:
     """What became of a sent invoice: paid, still awaited (maybe late or partly paid), cancelled.
 
-    The older its due date, the likelier it was paid. Payments rows come with the
-    payments issue: for now only `paid_cents` is set.
+    The older its due date, the likelier it was paid. Only the amount is decided
+    here (`paid_cents`); `_timeline` records the payments that make it up.
     """
     total = plan.totals.total_cents
     if rng.random() < 0.04:
@@ -507,24 +554,32 @@ def _settle(plan: Plan, rng: random.Random, today: date) -> None:
         plan.paid_cents = plan.schedule[0][2] if plan.schedule else total * share // 100
 
 
-def _timeline(plan: Plan, clock: Clock, rng: random.Random, today: date) -> None:
-    """When it was created, finalized, sent, paid or cancelled (then with its credit note)."""
+def _timeline(
+    plan: Plan, clock: Clock, rng: random.Random, today: date, last_note: date | None
+) -> None:
+    """When it was created, finalized, sent, paid or cancelled (then with its credit note).
+
+    Each step is recorded on its own day, in order: finalized on the issue date, sent
+    within two days, paid from then on (never after today), cancelled after it was
+    sent and on or after the series' last credit note.
+    """
     plan.finalized = clock.at(plan.issue)
     plan.created = plan.finalized - timedelta(minutes=rng.randrange(10, 3 * 24 * 60))
     plan.updated = plan.finalized
     sent = plan.status in (S.AWAITING_PAYMENT, S.PAID) or (
         plan.status is S.CANCELLED and rng.random() < 0.5
     )
+    sent_on = plan.issue
     if sent:
         sent_on = min(plan.issue + timedelta(days=rng.randrange(3)), today)
         plan.sent = clock.at(sent_on, plan.finalized)
         plan.updated = plan.sent
     if plan.paid_cents:
-        paid_on = plan.issue + timedelta(days=rng.randrange(2, plan.terms + 21))
-        plan.updated = clock.at(min(paid_on, today), plan.sent)
+        _pay(plan, clock, rng, today, sent_on)
     if plan.status is S.CANCELLED:
-        on = min(plan.issue + timedelta(days=rng.randrange(1, 21)), today)
-        note = Plan(
+        on = max(min(plan.issue + timedelta(days=rng.randrange(1, 21)), today), sent_on)
+        on = max(on, last_note) if last_note else on
+        note = Plan(  # as `invoices.cancel` makes it
             client=plan.client,
             job_id=plan.job_id,
             issue=on,
@@ -535,12 +590,60 @@ def _timeline(plan: Plan, clock: Clock, rng: random.Random, today: date) -> None
             kind=InvoiceKind.CREDIT_NOTE,
             status=S.PAID,
             credited_cents=plan.totals.total_cents,  # an issued credit note owes nothing
+            issue_date_chosen=True,
             credits=plan,
         )
         note.finalized = note.created = note.updated = clock.at(on, plan.updated)
         plan.credit_note = note
-        plan.credited_cents = plan.totals.total_cents
+        plan.credited_cents = plan.totals.total_cents - plan.paid_cents  # its balance: all of it
         plan.updated = note.finalized
+
+
+def _pay(plan: Plan, clock: Clock, rng: random.Random, today: date, sent_on: date) -> None:
+    """The payments that make up `paid_cents`, as `payments.add` records them: around each
+    due date (instalments are paid one by one, some invoices in two goes), never before
+    the invoice was sent nor after today, in the client's usual methods."""
+    if plan.schedule:
+        parts, left = [], plan.paid_cents
+        for due, _percent, amount in plan.schedule:
+            if left > 0:
+                parts.append((due, min(amount, left)))
+                left -= amount
+    elif plan.status is S.PAID and plan.paid_cents >= 100_000 and rng.random() < 0.15:
+        deposit = plan.paid_cents * rng.choice((30, 40, 50)) // 100
+        parts = [(plan.due - timedelta(days=plan.terms // 2), deposit),
+                 (plan.due, plan.paid_cents - deposit)]
+    else:
+        parts = [(plan.due, plan.paid_cents)]
+    habit = HABITS[plan.client.name]
+    methods, weights = zip(*habit.methods, strict=True)
+    method = rng.choices(methods, weights)[0]  # a client pays one invoice one way, mostly
+    day, after = sent_on, plan.updated
+    for due, amount in parts:
+        delay = rng.randrange(-min(plan.terms, 25), 21)
+        if rng.random() < 0.1:
+            delay += rng.randrange(20, 90)  # some pay (very) late
+        day = min(max(due + timedelta(days=delay), day), today)
+        if rng.random() < 0.2:
+            method = rng.choices(methods, weights)[0]
+        at = clock.at(day, after)
+        plan.payments.append(PlannedPayment(day, amount, method, at, *_payment_note(method, rng)))
+        after = at
+    plan.updated = after
+
+
+def _payment_note(method: PaymentMethod, rng: random.Random) -> tuple[str, str | None]:
+    """The notes and outside reference the owner (or the Stripe webhook) records."""
+    if method is M.STRIPE:  # as `portal` records a Checkout payment
+        return "Stripe", "pi_" + "".join(rng.choices(_ALPHANUMERIC, k=24))
+    if method is M.CHEQUE:
+        return f"Chèque n° {rng.randrange(1_000_000, 10_000_000)}", None
+    if method is M.PAYPAL:
+        return "", "".join(rng.choices(_ALPHANUMERIC[:36].upper(), k=17))
+    return "", None
+
+
+_ALPHANUMERIC = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 def _in_order(plan: Plan) -> tuple[date, datetime]:
@@ -571,7 +674,7 @@ def _number(plans: list[Plan], series: str) -> None:
 
 
 def _insert(invoices: list[Plan], notes: list[Plan], business: Business) -> None:
-    """Bulk inserts: invoices, credit notes, lines, their taxes, schedules, history."""
+    """Bulk inserts: invoices, credit notes, lines, their taxes, schedules, payments, history."""
     for plans in (invoices, notes):
         rows = [_invoice_row(plan, business) for plan in plans]
         for plan, new_id in zip(plans, _insert_returning_ids(Invoice, rows), strict=True):
@@ -616,6 +719,13 @@ def _insert(invoices: list[Plan], notes: list[Plan], business: Business) -> None
         for plan in invoices
         for position, (due, percent, amount) in enumerate(plan.schedule)
     ])
+    _bulk(Payment, [
+        {"invoice_id": plan.id, "paid_on": payment.day, "amount_cents": payment.amount_cents,
+         "method": payment.method, "notes": payment.notes, "reference": payment.reference,
+         "created_at": payment.at}
+        for plan in invoices
+        for payment in plan.payments
+    ])
     _bulk(Event, [
         {"invoice_id": plan.id, "client_id": plan.client.id, "kind": kind, "detail": detail,
          "at": at, "revision": 1}
@@ -637,6 +747,7 @@ def _invoice_row(plan: Plan, business: Business) -> dict:
         "client_id": plan.client.id,
         "job_id": plan.job_id,
         "issue_date": plan.issue,
+        "issue_date_chosen": plan.issue_date_chosen,
         "payment_terms_days": plan.terms,
         "due_date": plan.due,
         "currency": plan.client.currency,
@@ -667,6 +778,9 @@ def _events(plan: Plan) -> list[tuple[str, str, datetime]]:
         events.append(("finalized", plan.number, plan.finalized))
     if plan.sent:
         events.append(("sent_manually", "", plan.sent))
+    for payment in plan.payments:  # as `payments.add` logs it
+        events.append(("payment_added", f"{payment.amount_cents} {payment.method.value}",
+                       payment.at))
     if plan.credit_note:
         events.append(("cancelled", plan.credit_note.number, plan.credit_note.finalized))
     return events
@@ -696,9 +810,11 @@ def _invoices_summary(plans: list[Plan], notes: list[Plan], today: date) -> str:
     awaiting = [plan for plan in plans if plan.status is S.AWAITING_PAYMENT]
     late = sum(plan.due < today for plan in awaiting)
     partly = sum(plan.paid_cents > 0 for plan in awaiting)
+    received = sum(len(plan.payments) for plan in plans)
+    first = min(plan.issue for plan in plans)
     return (
         f"Demo invoices added: {len(plans)} invoices ({statuses[S.DRAFT]} drafts, "
         f"{statuses[S.TO_SEND]} to send, {len(awaiting)} awaiting payment of which {late} overdue "
-        f"and {partly} partly paid, {statuses[S.PAID]} paid, {statuses[S.CANCELLED]} cancelled) "
-        f"and {len(notes)} credit notes, from {today - timedelta(days=DAYS - 1)} to {today}."
+        f"and {partly} partly paid, {statuses[S.PAID]} paid, {statuses[S.CANCELLED]} cancelled), "
+        f"{len(notes)} credit notes and {received} payments, from {first} to {today}."
     )

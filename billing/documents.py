@@ -1,10 +1,13 @@
 """The PDF of an invoice or a credit note (xhtml2pdf), cached per revision in instance/pdf/.
 
-A numbered document is rendered once and stored as
+An issued invoice (see `lifecycle.is_issued`) has its PDF archived as it was
+sent, `invoice-<id>-issued.pdf`, byte for byte: every later download, email or
+print returns that file, whatever changed since (a payment, the logo, the
+address). Before that, a numbered document is rendered once and stored as
 `invoice-<id>-r<revision>-<digest>.pdf`, the digest being that of the HTML it
-was made from: a payment, a renumbering or a new IBAN renders it again and
-replaces the file of that revision, while the files of earlier revisions stay
-for good (`revision_pdf`). A draft is rendered every time and never stored.
+was made from: a renumbering or a new IBAN renders it again and replaces the
+file of that revision, while the files of earlier revisions stay for good
+(`revision_pdf`). A draft is rendered every time and never stored.
 
 The document speaks the client's language. Only files under `static/` and the
 uploaded logo can reach the renderer: never a URL, never another path.
@@ -29,8 +32,8 @@ from PIL import Image
 from xhtml2pdf import pisa
 from xhtml2pdf.config.resources import ResourceAccessPolicy
 
-from billing import payment_refs, settings, uploads
-from billing.models import Business, Country, Invoice, InvoiceStatus
+from billing import lifecycle, payment_refs, settings, uploads
+from billing.models import Business, Country, Invoice
 
 LOGO_URI = "logo:business"
 LOGO_BOX = (150, 60)  # points: the logo is fitted into 5,3 × 2,1 cm
@@ -58,7 +61,47 @@ def filename(invoice: Invoice) -> str:
 
 
 def invoice_pdf(invoice: Invoice, portal_url: str | None = None) -> bytes:
-    """The PDF of the invoice as it stands, from the cache when nothing shown has changed."""
+    """The PDF of the invoice: as issued once it is, else as it stands (from the cache when
+    nothing shown has changed)."""
+    if lifecycle.is_issued(invoice) and not invoice.is_credit_note:
+        return _archived(invoice)
+    return _current_pdf(invoice, portal_url)
+
+
+def archive(invoice: Invoice, pdf: bytes | None = None) -> bytes:
+    """Keep for good the PDF of an invoice being issued: `pdf` (the bytes sent), else its
+    current rendering. Its digest is recorded on the invoice in the caller's transaction;
+    once recorded, the kept file is what every later call returns."""
+    if invoice.pdf_sha256 is not None:
+        return _archived(invoice)
+    data = pdf if pdf is not None else _current_pdf(invoice)
+    _store(archived_path(invoice), data)
+    invoice.pdf_sha256 = hashlib.sha256(data).hexdigest()
+    return data
+
+
+def _archived(invoice: Invoice) -> bytes:
+    """The archived PDF. An invoice issued before archives existed (no digest) keeps its
+    first rendering after them; a lost or altered file is rendered again, and said."""
+    path = archived_path(invoice)
+    if path.is_file():
+        data = path.read_bytes()
+        if invoice.pdf_sha256 in (None, hashlib.sha256(data).hexdigest()):
+            return data
+    if invoice.pdf_sha256 is not None:
+        current_app.logger.error("archived PDF of invoice %s missing or altered: %s",
+                                 invoice.id, path)
+    data = _current_pdf(invoice)
+    if invoice.pdf_sha256 is None:
+        _store(path, data)
+    return data
+
+
+def archived_path(invoice: Invoice) -> Path:
+    return folder() / f"invoice-{invoice.id}-issued.pdf"
+
+
+def _current_pdf(invoice: Invoice, portal_url: str | None = None) -> bytes:
     html = render_html(invoice, portal_url)
     if invoice.is_draft:
         return html_to_pdf(html)
@@ -78,12 +121,6 @@ def revision_pdf(invoice: Invoice, revision: int) -> Path | None:
     """The stored PDF of one revision of the invoice, if it was ever rendered."""
     files = _files(invoice, revision)
     return max(files, key=lambda path: path.stat().st_mtime) if files else None
-
-
-def forget(invoice: Invoice) -> None:
-    """Drop the stored PDF of the current revision (it was changed in place)."""
-    for path in _files(invoice, invoice.revision):
-        path.unlink(missing_ok=True)
 
 
 # --- Rendering ----------------------------------------------------------------
@@ -186,13 +223,11 @@ def logo(business: Business) -> dict | None:
 def payment_details(
     invoice: Invoice, business: Business, portal_url: str | None = None
 ) -> Payment | None:
-    """How to pay the balance: bank transfer details, Belgian communication, EPC QR code."""
-    if (
-        invoice.is_credit_note
-        or invoice.status is InvoiceStatus.CANCELLED
-        or invoice.balance_cents <= 0
-        or not (business.iban or portal_url)
-    ):
+    """How to pay: bank transfer details, Belgian communication, and an EPC QR code for the
+    amount due now (the next instalment with a payment schedule, else the balance)."""
+    from billing import payments  # not at the top: payments imports invoices, which imports us
+
+    if not lifecycle.owes(invoice) or not (business.iban or portal_url):
         return None
     structured = ""
     if business.country is Country.BE:
@@ -203,13 +238,13 @@ def payment_details(
             payload = payment_refs.epc_payload(
                 business.name,
                 business.iban,
-                invoice.balance_cents,
+                payments.due_now(invoice).amount_cents,
                 bic=business.bic,
                 reference=re.sub(r"\D", "", structured),
                 text="" if structured else (invoice.number or ""),
             )
             qr = payment_refs.epc_qr(payload).png_data_uri(scale=4, border=2)
-        except ValueError:  # a balance or a name the standard cannot carry: no QR code
+        except ValueError:  # an amount or a name the standard cannot carry: no QR code
             qr = None
     return Payment(
         iban=" ".join(business.iban[i : i + 4] for i in range(0, len(business.iban), 4)),

@@ -14,9 +14,10 @@ from decimal import Decimal
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from billing import history, money, numbering, settings
+from billing import documents, history, lifecycle, money, numbering, settings
+from billing.formats import date_filter, money_filter
 from billing.models import (
     Client,
     Instalment,
@@ -28,6 +29,7 @@ from billing.models import (
     InvoiceTax,
     Item,
     Job,
+    Payment,
     TaxRate,
     db,
     utcnow,
@@ -35,7 +37,8 @@ from billing.models import (
 
 MAX_TERMS_DAYS = 365
 MAX_QUANTITY = 1_000_000
-EDITABLE = (InvoiceStatus.DRAFT, InvoiceStatus.TO_SEND, InvoiceStatus.AWAITING_PAYMENT)
+# Every date of an invoice lies in this range (a typo such as 0026 or 9999 is refused).
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
 
 
 class InvoiceError(Exception):
@@ -51,22 +54,14 @@ class InvalidTransition(InvoiceError):
     pass
 
 
-STATUS_LABELS = {
-    InvoiceStatus.DRAFT: _l("Brouillon"),
-    InvoiceStatus.TO_SEND: _l("À envoyer"),
-    InvoiceStatus.AWAITING_PAYMENT: _l("Paiement attendu"),
-    InvoiceStatus.PAID: _l("Payée"),
-    InvoiceStatus.CANCELLED: _l("Annulée"),
-}
-
-
-def _require(invoice: Invoice, *allowed: InvoiceStatus, action: str) -> None:
-    if invoice.status not in allowed:
+def _require(invoice: Invoice, allowed: bool, action: str) -> None:
+    """Refuse the verb unless `allowed` (the answer of its predicate in `lifecycle`)."""
+    if not allowed:
         raise InvalidTransition(
             _(
                 "Impossible de %(action)s une facture au statut « %(status)s ».",
                 action=action,
-                status=STATUS_LABELS[invoice.status],
+                status=lifecycle.status_label(invoice),
             )
         )
 
@@ -106,7 +101,9 @@ def create_draft(today: date, client: Client | None = None, job: Job | None = No
 
 @dataclass
 class Header:
-    """What the top of the editor sets. `due_date` None means issue date + terms."""
+    """What the top of the editor posts. `due_date` None (or left as it was while the issue
+    date or the terms changed) means issue date + terms; a new client brings its own terms
+    and currency, and a job of another client is dropped."""
 
     client: Client | None
     job: Job | None
@@ -117,35 +114,74 @@ class Header:
     reference: str = ""
     notes: str = ""
     footer: str = ""
+    service_start: date | None = None
+    service_end: date | None = None
+
+
+def header_of(invoice: Invoice, **changes) -> Header:
+    """The invoice's header as it stands, with `changes`."""
+    values = dict(
+        client=invoice.client,
+        job=invoice.job,
+        issue_date=invoice.issue_date,
+        payment_terms_days=invoice.payment_terms_days,
+        due_date=invoice.due_date,
+        currency=invoice.currency,
+        reference=invoice.reference,
+        notes=invoice.notes,
+        footer=invoice.footer,
+        service_start=invoice.service_start,
+        service_end=invoice.service_end,
+    )
+    values.update(changes)
+    return Header(**values)
 
 
 def update_header(invoice: Invoice, header: Header) -> None:
     _before_edit(invoice)
-    if invoice.status is not InvoiceStatus.DRAFT and header.client is None:
+    terms, due, currency, job = (
+        header.payment_terms_days, header.due_date, header.currency, header.job
+    )
+    if header.client is not invoice.client:
+        if header.client is not None:
+            terms, currency = default_terms(header.client), header.client.currency
+            if job is not None and job.client_id != header.client.id:
+                job = None
+        due = None
+    elif due == invoice.due_date and (
+        header.issue_date != invoice.issue_date or terms != invoice.payment_terms_days
+    ):
+        due = None
+    if lifecycle.is_numbered(invoice) and header.client is None:
         raise InvoiceError(_("Une facture finalisée doit avoir un client."), "client_id")
-    if header.job is not None and header.client is not None and header.job.client_id != header.client.id:
+    if job is not None and header.client is not None and job.client_id != header.client.id:
         raise InvoiceError(_("Ce dossier appartient à un autre client."), "job_id")
-    if not 0 <= header.payment_terms_days <= MAX_TERMS_DAYS:
+    if not 0 <= terms <= MAX_TERMS_DAYS:
         raise InvoiceError(
             _("Le délai de paiement doit être compris entre 0 et %(max)s jours.", max=MAX_TERMS_DAYS),
             "payment_terms_days",
         )
-    due = header.due_date or header.issue_date + timedelta(days=header.payment_terms_days)
+    _check_day(header.issue_date, "issue_date")
+    due = due or header.issue_date + timedelta(days=terms)
+    _check_day(due, "due_date")
     if due < header.issue_date:
         raise InvoiceError(
             _("L'échéance ne peut pas précéder la date de la facture."), "due_date"
         )
-    currency = header.currency or (header.client.currency if header.client else invoice.currency)
+    _check_service(header.service_start, header.service_end)
+    currency = currency or (header.client.currency if header.client else invoice.currency)
     if currency not in money.CURRENCIES:
         raise InvoiceError(_("Devise inconnue."), "currency")
-    if invoice.status is not InvoiceStatus.DRAFT and header.issue_date != invoice.issue_date:
-        raise InvoiceError(
-            _("La date d'une facture numérotée ne change pas : "
-              "les numéros suivent l'ordre des dates."),
-            "issue_date",
-        )
+    if header.issue_date != invoice.issue_date:
+        if lifecycle.is_numbered(invoice):
+            raise InvoiceError(
+                _("La date d'une facture numérotée ne change pas : "
+                  "les numéros suivent l'ordre des dates."),
+                "issue_date",
+            )
+        invoice.issue_date_chosen = True
     invoice.client = header.client
-    invoice.job = header.job
+    invoice.job = job
     invoice.issue_date = header.issue_date
     invoice.payment_terms_days = (due - header.issue_date).days
     invoice.due_date = due
@@ -153,7 +189,40 @@ def update_header(invoice: Invoice, header: Header) -> None:
     invoice.reference = header.reference.strip()
     invoice.notes = header.notes.strip()
     invoice.footer = header.footer.strip()
+    invoice.service_start = header.service_start
+    invoice.service_end = header.service_end if header.service_start else None
     recompute(invoice)
+
+
+def _check_day(day: date, field: str) -> None:
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise InvoiceError(
+            _("Date hors limites : choisissez une date entre %(first)s et %(last)s.",
+              first=FIRST_DAY.year, last=LAST_DAY.year),
+            field,
+        )
+
+
+def _check_service(start: date | None, end: date | None) -> None:
+    """« Date de la prestation »: a day, or a period « du … au … »."""
+    if end is not None and start is None:
+        raise InvoiceError(_("Indiquez le début de la prestation."), "service_start")
+    if start is not None:
+        _check_day(start, "service_start")
+    if end is not None:
+        _check_day(end, "service_end")
+        if end < start:
+            raise InvoiceError(
+                _("La fin de la prestation ne peut pas précéder son début."), "service_end"
+            )
+
+
+def service_period(invoice: Invoice) -> tuple[date, date | None]:
+    """The work's date (or first day) and last day; the issue date when none was given."""
+    if invoice.service_start is None:
+        return invoice.issue_date, None
+    end = invoice.service_end if invoice.service_end != invoice.service_start else None
+    return invoice.service_start, end
 
 
 def add_line(invoice: Invoice, item: Item | None = None) -> InvoiceLine:
@@ -239,6 +308,7 @@ def set_instalments(invoice: Invoice, schedule: list[tuple[date, money.Instalmen
     """Replace the payment schedule; amounts must add up exactly to the total."""
     _before_edit(invoice)
     for due, _spec in schedule:
+        _check_day(due, "instalments")
         if due < invoice.issue_date:
             raise InvoiceError(
                 _("Une échéance ne peut pas précéder la date de la facture."), "instalments"
@@ -263,13 +333,24 @@ def set_instalments(invoice: Invoice, schedule: list[tuple[date, money.Instalmen
 
 def delete_draft(invoice: Invoice) -> None:
     """Only a draft can be deleted: a numbered invoice is cancelled by a credit note."""
-    _require(invoice, InvoiceStatus.DRAFT, action=_("supprimer"))
+    if invoice.paid_cents:
+        raise InvoiceError(
+            _("Ce brouillon reprend les paiements de la facture qu'il corrige : "
+              "finalisez-le, ou supprimez d'abord ses paiements.")
+        )
+    _require(invoice, lifecycle.can_delete(invoice), action=_("supprimer"))
     db.session.delete(invoice)
     db.session.flush()
 
 
 def duplicate(invoice: Invoice, today: date) -> Invoice:
     """A new draft with the same client, job and lines, dated today."""
+    copy = _copy(invoice, today)
+    history.log(copy, "duplicated", invoice.number or "")
+    return copy
+
+
+def _copy(invoice: Invoice, today: date) -> Invoice:
     copy = create_draft(today, invoice.client, invoice.job)
     copy.reference = invoice.reference
     copy.notes = invoice.notes
@@ -277,7 +358,6 @@ def duplicate(invoice: Invoice, today: date) -> Invoice:
     copy.currency = invoice.currency
     copy.lines = [_copy_line(line) for line in invoice.lines]
     recompute(copy)
-    history.log(copy, "duplicated", invoice.number or "")
     return copy
 
 
@@ -317,12 +397,6 @@ def recompute(invoice: Invoice) -> None:
     db.session.flush()
 
 
-def instalments_valid(invoice: Invoice) -> bool:
-    return not invoice.instalments or (
-        sum(i.amount_cents for i in invoice.instalments) == invoice.total_cents
-    )
-
-
 def _rescale_instalments(invoice: Invoice) -> None:
     """Percentages follow a new total; a schedule in amounts that no longer adds up is kept
     as typed, and finalize refuses it until it is corrected."""
@@ -343,10 +417,17 @@ def _rescale_instalments(invoice: Invoice) -> None:
 def finalize(invoice: Invoice, today: date) -> None:
     """Give a draft its legal number (same transaction) and make it ready to send.
 
-    The caller first calls `numbering.lock()` so that the number is read and
-    taken under the database's write lock.
+    Numbers follow the order of dates: a draft whose date was never chosen is dated
+    today; a chosen date may not precede the last numbered invoice's, nor be later than
+    tomorrow. The caller first calls `numbering.lock()` so that the number (and the last
+    date) is read and taken under the database's write lock.
     """
-    _require(invoice, InvoiceStatus.DRAFT, action=_("finaliser"))
+    _require(invoice, lifecycle.can_finalize(invoice), action=_("finaliser"))
+    if not invoice.issue_date_chosen and invoice.issue_date != today:
+        shift = today - invoice.issue_date
+        invoice.issue_date = today
+        invoice.due_date += shift
+    _check_issue_date(invoice, today)
     check_ready(invoice)
     for line in invoice.lines:
         for tax in line.taxes:
@@ -361,6 +442,37 @@ def finalize(invoice: Invoice, today: date) -> None:
     invoice.finalized_at = utcnow()
     history.log(invoice, "finalized", invoice.number)
     db.session.flush()
+
+
+def last_issue_date(kind: InvoiceKind = InvoiceKind.INVOICE) -> date | None:
+    """The date of the latest numbered document of the series: the next may not be earlier."""
+    return db.session.scalar(
+        select(func.max(Invoice.issue_date)).where(
+            Invoice.kind == kind, Invoice.number.is_not(None)
+        )
+    )
+
+
+def _check_issue_date(invoice: Invoice, today: date) -> None:
+    _check_day(invoice.issue_date, "issue_date")
+    if invoice.issue_date > today + timedelta(days=1):
+        raise InvoiceError(
+            _("La date de la facture ne peut pas dépasser demain (%(day)s).",
+              day=date_filter(today + timedelta(days=1))),
+            "issue_date",
+        )
+    last = last_issue_date()
+    if last is not None and invoice.issue_date < last:
+        raise InvoiceError(
+            _("La date de la facture ne peut pas précéder celle de la dernière facture "
+              "numérotée (%(day)s) : les numéros suivent l'ordre des dates.",
+              day=date_filter(last)),
+            "issue_date",
+        )
+    if any(each.due_date < invoice.issue_date for each in invoice.instalments):
+        raise InvoiceError(
+            _("Une échéance ne peut pas précéder la date de la facture."), "instalments"
+        )
 
 
 def check_ready(invoice: Invoice) -> None:
@@ -379,31 +491,41 @@ def check_ready(invoice: Invoice) -> None:
         )
     if invoice.total_cents < 0:
         raise InvoiceError(_("Le total ne peut pas être négatif."), "lines")
-    if not instalments_valid(invoice):
+    if invoice.total_cents < invoice.paid_cents:
+        raise InvoiceError(
+            _("Ce brouillon reprend %(paid)s déjà payés : son total ne peut pas être "
+              "inférieur. Remboursez la différence au client et supprimez le paiement, "
+              "ou corrigez les lignes.",
+              paid=money_filter(invoice.paid_cents, invoice.currency)),
+            "lines",
+        )
+    if not lifecycle.instalments_valid(invoice):
         raise InvoiceError(
             _("Le calendrier de paiement ne totalise pas le montant de la facture."), "instalments"
         )
 
 
 def mark_sent(invoice: Invoice) -> None:
-    """« Facture envoyée »: sent by hand or by post; now awaiting payment."""
-    _require(invoice, InvoiceStatus.TO_SEND, InvoiceStatus.AWAITING_PAYMENT, action=_("marquer comme envoyée"))
-    _record_sending(invoice)
+    """« Facture envoyée »: sent by hand or by post; now issued and awaiting payment."""
+    _require(invoice, lifecycle.can_mark_sent(invoice), action=_("marquer comme envoyée"))
+    _issue(invoice)
     history.log(invoice, "sent_manually")
     db.session.flush()
 
 
-def record_emailed(invoice: Invoice, recipients: str = "") -> None:
-    """Sent by email (the message is in the outbox): now awaiting payment."""
-    _require(invoice, InvoiceStatus.TO_SEND, InvoiceStatus.AWAITING_PAYMENT, action=_("envoyer"))
-    _record_sending(invoice)
+def record_emailed(invoice: Invoice, recipients: str = "", pdf: bytes | None = None) -> None:
+    """Sent by email (the message is in the outbox, `pdf` attached): issued, awaiting payment."""
+    _require(invoice, lifecycle.can_send(invoice), action=_("envoyer"))
+    _issue(invoice, pdf)
     history.log(invoice, "emailed", recipients)
     db.session.flush()
 
 
-def _record_sending(invoice: Invoice) -> None:
+def _issue(invoice: Invoice, pdf: bytes | None = None) -> None:
+    """The first sending makes the invoice a legal record: locked, its PDF archived as sent."""
     invoice.sent_at = invoice.sent_at or utcnow()
     invoice.sent_revision = invoice.revision
+    documents.archive(invoice, pdf)
     if invoice.status is InvoiceStatus.TO_SEND:
         invoice.status = InvoiceStatus.AWAITING_PAYMENT
         if invoice.balance_cents <= 0:
@@ -412,9 +534,8 @@ def _record_sending(invoice: Invoice) -> None:
 
 def change_number(invoice: Invoice, number: str) -> None:
     """Edit the number of a finalized invoice before its first sending."""
-    _require(invoice, InvoiceStatus.TO_SEND, action=_("renuméroter"))
-    if invoice.sent_at is not None:
-        raise InvoiceError(_("Le numéro ne change plus après le premier envoi."), "number")
+    if not lifecycle.number_editable(invoice):
+        raise InvalidTransition(_("Le numéro ne change plus après le premier envoi."), "number")
     number = number.strip()
     if not number or len(number) > 40:
         raise InvoiceError(_("Le numéro est obligatoire (40 caractères au plus)."), "number")
@@ -429,33 +550,65 @@ def change_number(invoice: Invoice, number: str) -> None:
 
 
 def _before_edit(invoice: Invoice) -> None:
-    """Drafts change freely; a numbered invoice that already left gets a new revision."""
-    _require(invoice, *EDITABLE, action=_("modifier"))
-    if invoice.status is not InvoiceStatus.DRAFT and invoice.sent_revision == invoice.revision:
-        invoice.revision += 1
-        history.log(invoice, "revised", str(invoice.revision))
+    """Refuse any change to an issued invoice: it is corrected by a credit note instead."""
+    if lifecycle.is_issued(invoice) and not invoice.is_credit_note:
+        raise InvalidTransition(str(LOCKED))
+    _require(invoice, lifecycle.can_edit(invoice), action=_("modifier"))
 
 
-def needs_resend(invoice: Invoice) -> bool:
-    """A revision newer than the one the client has."""
-    return invoice.sent_revision is not None and invoice.revision > invoice.sent_revision
+LOCKED = _l(
+    "Cette facture a été envoyée : elle ne peut plus être modifiée. "
+    "Pour la rectifier, utilisez « Corriger la facture » (un avoir l'annule et une "
+    "nouvelle facture est préparée à partir d'elle)."
+)
 
 
 def cancel(invoice: Invoice, today: date) -> Invoice:
     """Cancel a numbered invoice with a credit note (« Avoir ») that mirrors it."""
-    _require(invoice, InvoiceStatus.TO_SEND, InvoiceStatus.AWAITING_PAYMENT, action=_("annuler"))
-    if invoice.is_credit_note:
-        raise InvalidTransition(_("Un avoir ne s'annule pas."))
-    if invoice.paid_cents:
+    if invoice.paid_cents and not invoice.is_credit_note:
         raise InvoiceError(
             _("Cette facture a reçu un paiement : supprimez-le d'abord pour l'annuler."), ""
         )
+    _require(invoice, lifecycle.can_cancel(invoice), action=_("annuler"))
+    note = _credit_note(invoice, today)
+    history.log(invoice, "cancelled", note.number)
+    db.session.flush()
+    return note
+
+
+def correct(invoice: Invoice, today: date) -> tuple[Invoice, Invoice]:
+    """« Corriger la facture »: a credit note cancels the issued invoice and a new draft is
+    copied from it, in one transaction. Its payments move to the new draft, which then may
+    not be finalized for less than they add up to. Returns (credit note, new draft)."""
+    _require(invoice, lifecycle.can_correct(invoice), action=_("corriger"))
+    draft = _copy(invoice, today)
+    draft.payment_terms_days = invoice.payment_terms_days
+    draft.due_date = today + timedelta(days=invoice.payment_terms_days)
+    draft.service_start, draft.service_end = invoice.service_start, invoice.service_end
+    draft.replaces = invoice
+    moved = db.session.scalars(select(Payment).where(Payment.invoice_id == invoice.id))
+    for payment in moved:
+        payment.invoice = draft
+    draft.paid_cents, invoice.paid_cents = invoice.paid_cents, 0
+    invoice.status = InvoiceStatus.AWAITING_PAYMENT  # what it is owed now is cancelled below
+    note = _credit_note(invoice, today)
+    history.log(invoice, "corrected", f"{note.number} {draft.id}")
+    history.log(draft, "correction_of", invoice.number or "")
+    if draft.paid_cents:
+        history.log(draft, "payments_moved", f"{draft.paid_cents} {invoice.number}")
+    db.session.flush()
+    return note, draft
+
+
+def _credit_note(invoice: Invoice, today: date) -> Invoice:
+    """Issue the credit note that cancels `invoice` (its own series, referring to it)."""
     note = Invoice(
         kind=InvoiceKind.CREDIT_NOTE,
         status=InvoiceStatus.PAID,
         client=invoice.client,
         job=invoice.job,
         issue_date=today,
+        issue_date_chosen=True,
         payment_terms_days=0,
         due_date=today,
         currency=invoice.currency,
@@ -475,8 +628,6 @@ def cancel(invoice: Invoice, today: date) -> Invoice:
     invoice.credited_cents = invoice.balance_cents
     invoice.status = InvoiceStatus.CANCELLED
     history.log(note, "finalized", note.number)
-    history.log(invoice, "cancelled", note.number)
-    db.session.flush()
     return note
 
 

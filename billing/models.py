@@ -8,8 +8,9 @@ and are never rendered back into a page.
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 
+from flask import g
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import (
     JSON,
@@ -22,6 +23,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from billing import clock
 
 
 class Base(DeclarativeBase):
@@ -46,8 +49,18 @@ def write_lock() -> None:
     session.connection(execution_options={"sqlite_immediate": True})
 
 
+def read_first() -> None:
+    """In a request that writes (POST...), read without holding the write lock until
+    `write_lock()`: for long work (PDFs of many invoices) before short writes. The login
+    check already began the request's transaction with the lock (`_sqlite_begin` in
+    app.py): it is ended here."""
+    g.read_first = True
+    db.session.commit()
+
+
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    """Now, naive UTC, from the application's one clock (`billing.clock`)."""
+    return clock.now()
 
 
 class Country(enum.Enum):
@@ -260,6 +273,11 @@ class Invoice(db.Model):
     client_id: Mapped[int | None] = mapped_column(ForeignKey("client.id"), index=True)
     job_id: Mapped[int | None] = mapped_column(ForeignKey("job.id"), index=True)
     issue_date: Mapped[date] = mapped_column(index=True)
+    # False while the draft's date is the one it was given: finalizing then dates it that day.
+    issue_date_chosen: Mapped[bool] = mapped_column(default=False)
+    # « Date de la prestation »: a day (start only) or a period; none means the issue date.
+    service_start: Mapped[date | None]
+    service_end: Mapped[date | None]
     payment_terms_days: Mapped[int] = mapped_column(default=30)
     due_date: Mapped[date] = mapped_column(index=True)
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
@@ -276,8 +294,12 @@ class Invoice(db.Model):
     revision: Mapped[int] = mapped_column(default=1)
     finalized_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]  # first sending (by email or by hand)
-    sent_revision: Mapped[int | None]  # the last revision that left: editing it makes a new one
+    sent_revision: Mapped[int | None]  # the revision issued (the last one, from then on)
+    # SHA-256 of the PDF archived when the invoice was issued (documents.archive).
+    pdf_sha256: Mapped[str | None] = mapped_column(String(64))
     credited_invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id"), index=True)
+    # A draft made by « Corriger la facture »: the issued invoice it replaces.
+    replaces_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
 
@@ -292,7 +314,10 @@ class Invoice(db.Model):
     instalments: Mapped[list[Instalment]] = relationship(
         order_by="Instalment.position", cascade="all, delete-orphan"
     )
-    credited_invoice: Mapped[Invoice | None] = relationship(remote_side=[id])
+    credited_invoice: Mapped[Invoice | None] = relationship(
+        remote_side=[id], foreign_keys=[credited_invoice_id]
+    )
+    replaces: Mapped[Invoice | None] = relationship(remote_side=[id], foreign_keys=[replaces_id])
 
     @property
     def balance_cents(self) -> int:

@@ -7,6 +7,7 @@ if it never left) when a payment is deleted. Over-payment is refused.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 from flask_babel import gettext as _
@@ -14,7 +15,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import contains_eager
 
-from billing import history, invoices
+from billing import history, invoices, lifecycle
 from billing.formats import money_filter
 from billing.invoices import InvoiceError
 from billing.models import Client, Invoice, InvoiceStatus, Payment, PaymentMethod, db
@@ -30,17 +31,41 @@ METHOD_LABELS = {
     PaymentMethod.STRIPE: _l("Stripe"),
     PaymentMethod.BANK_TRANSFER: _l("Transfert bancaire"),
 }
-PAYABLE = (InvoiceStatus.TO_SEND, InvoiceStatus.AWAITING_PAYMENT)
 
 
-def suggested_amount(invoice: Invoice) -> int:
-    """What the next payment should be: the next instalment still due, else the balance."""
+@dataclass(frozen=True)
+class DueNow:
+    """What the client should pay now, and by when; `balance_cents` is all that is left."""
+
+    amount_cents: int
+    due_date: date
+    balance_cents: int
+
+    @property
+    def is_part(self) -> bool:
+        """Only part of the balance is due now: the rest falls due later, by the schedule."""
+        return 0 < self.amount_cents < self.balance_cents
+
+
+def due_now(invoice: Invoice) -> DueNow:
+    """The amount due now and its date: with a payment schedule, what is left of the first
+    instalment not yet covered by the payments (taken cumulatively, earliest due date first);
+    without one, the balance by the invoice's due date. Nothing left: 0."""
+    balance = max(invoice.balance_cents, 0)
     due_so_far = 0
     for instalment in sorted(invoice.instalments, key=lambda each: (each.due_date, each.position)):
         due_so_far += instalment.amount_cents
         if due_so_far > invoice.paid_cents:
-            return min(due_so_far - invoice.paid_cents, invoice.balance_cents)
-    return max(invoice.balance_cents, 0)
+            amount = min(due_so_far - invoice.paid_cents, balance)
+            if amount > 0:
+                return DueNow(amount, instalment.due_date, balance)
+            break
+    return DueNow(balance, invoice.due_date, balance)
+
+
+def suggested_amount(invoice: Invoice) -> int:
+    """What the next payment should be: the amount due now (see `due_now`)."""
+    return due_now(invoice).amount_cents
 
 
 def add(
@@ -53,11 +78,11 @@ def add(
     reference: str | None = None,
 ) -> Payment:
     """Record a payment; the invoice is *Payée* once its balance is zero."""
-    if invoice.is_credit_note or invoice.status not in PAYABLE:
+    if not lifecycle.can_pay(invoice):
         raise invoices.InvalidTransition(
             _(
                 "Impossible d'ajouter un paiement à une facture au statut « %(status)s ».",
-                status=invoices.STATUS_LABELS[invoice.status],
+                status=lifecycle.status_label(invoice),
             )
         )
     if paid_on > today:
@@ -92,7 +117,7 @@ def add(
 def delete(payment: Payment) -> None:
     """Remove a payment recorded by mistake; the invoice's status follows its balance."""
     invoice = payment.invoice
-    if invoice.status is InvoiceStatus.CANCELLED:
+    if not lifecycle.can_change_payments(invoice):
         raise invoices.InvalidTransition(
             _("Cette facture est annulée : ses paiements ne changent plus.")
         )
@@ -107,7 +132,7 @@ def _follow_balance(invoice: Invoice) -> None:
     if invoice.balance_cents <= 0:
         invoice.status = InvoiceStatus.PAID
     elif invoice.status is InvoiceStatus.PAID:
-        sent = invoice.sent_at is not None
+        sent = lifecycle.is_issued(invoice)
         invoice.status = InvoiceStatus.AWAITING_PAYMENT if sent else InvoiceStatus.TO_SEND
 
 

@@ -25,7 +25,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from billing import history, mailer, payments, sending, settings
+from billing import history, lifecycle, mailer, payments, sending, settings
 from billing.formats import money_filter
 from billing.models import (
     Business,
@@ -135,20 +135,16 @@ def client(business: Business) -> stripe.StripeClient:
 
 
 def can_pay_online(invoice: Invoice, business: Business) -> bool:
-    return (
-        business.stripe_configured
-        and not invoice.is_credit_note
-        and invoice.status in payments.PAYABLE
-        and invoice.balance_cents > 0
-    )
+    return business.stripe_configured and lifecycle.can_pay(invoice)
 
 
 def checkout(invoice: Invoice, success_url: str, cancel_url: str) -> str:
-    """A Checkout Session for what is due next; returns the URL to send the client to."""
+    """A Checkout Session for the amount due now (the next instalment with a payment schedule,
+    else the balance: `payments.due_now`); returns the URL to send the client to."""
     business = settings.business()
     if not can_pay_online(invoice, business):
         raise PaymentUnavailable(invoice.status.value)
-    amount = payments.suggested_amount(invoice)
+    amount = payments.due_now(invoice).amount_cents
     metadata = {"invoice_id": str(invoice.id), "invoice_number": invoice.number or ""}
     session = client(business).v1.checkout.sessions.create(
         {
@@ -224,7 +220,7 @@ def handle(event: stripe.Event, today) -> list[Payment]:
     recorded, left = [], paid.amount
     for invoice in targets:
         share = min(left, invoice.balance_cents)
-        if share <= 0 or invoice.status not in payments.PAYABLE:
+        if share <= 0 or not lifecycle.can_pay(invoice):
             continue
         recorded.append(payments.add(invoice, today, share, PaymentMethod.STRIPE, today,
                                      notes="Stripe", reference=paid.intent))
@@ -296,7 +292,7 @@ def statement_invoices(statement: Statement) -> dict[str, list[Invoice]]:
         .where(
             Invoice.client_id.in_(client_ids),
             Invoice.kind == InvoiceKind.INVOICE,
-            Invoice.status.in_(payments.PAYABLE),
+            Invoice.status.in_(lifecycle.PAYABLE),
             Invoice.issue_date <= statement.end,
             Invoice.total_cents - Invoice.paid_cents - Invoice.credited_cents > 0,
         )

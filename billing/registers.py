@@ -18,7 +18,7 @@ from pypdf import PdfWriter
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import contains_eager, joinedload, selectinload
 
-from billing import documents, history, invoices, sending
+from billing import documents, history, invoices, lifecycle, sending
 from billing.models import Client, Invoice, InvoiceLine, InvoiceStatus, Message, MessageState, db
 
 REGISTERS = ("all", "email", "paper")
@@ -203,7 +203,7 @@ def record_printed(chosen: list[Invoice]) -> None:
     are marked sent (the others keep their status)."""
     for invoice in _in_order(chosen):
         history.log(invoice, "downloaded")
-        if invoice.status is InvoiceStatus.TO_SEND:
+        if lifecycle.can_mark_sent(invoice):
             invoices.mark_sent(invoice)
     db.session.flush()
 

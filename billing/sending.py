@@ -31,9 +31,9 @@ from flask_babel import ngettext
 from sqlalchemy import case, literal, select, update
 from sqlalchemy.orm import selectinload
 
-from billing import documents, history, invoices, mailer, settings, uploads
+from billing import documents, history, invoices, lifecycle, mailer, payments, settings, uploads
 from billing.formats import date_filter, money_filter
-from billing.models import Attachment, Invoice, InvoiceStatus, Message, MessageState, db, utcnow
+from billing.models import Attachment, Invoice, Message, MessageState, db, utcnow
 
 _STORED_NAME = re.compile(r"[0-9a-f]{32}")
 
@@ -130,7 +130,6 @@ def portal_link(base_url: str, token: str) -> str:
 
 # --- Sending an invoice --------------------------------------------------------
 
-SENDABLE = (InvoiceStatus.TO_SEND, InvoiceStatus.AWAITING_PAYMENT)
 MAX_RECIPIENTS = 50
 MAX_SUBJECT = 300
 MAX_DOCUMENTS = 10
@@ -199,13 +198,22 @@ def language(invoice: Invoice) -> str:
 
 
 def placeholders(invoice: Invoice) -> dict:
-    """{numero}, {client}, {montant}, {echeance} in the client's language ({lien} comes later)."""
+    """{numero}, {client}, {montant}, {echeance}, {solde} in the client's language ({lien} comes
+    later). With a payment schedule, {montant} and {echeance} are the amount due now and its
+    date (`payments.due_now`: the next instalment); without one, the total and the due date.
+    {solde} is the balance."""
+    if invoice.instalments:
+        due = payments.due_now(invoice)
+        amount, day = due.amount_cents, due.due_date
+    else:
+        amount, day = invoice.total_cents, invoice.due_date
     with force_locale(language(invoice)):
         return {
             "numero": invoice.number or "",
             "client": invoice.client.name if invoice.client is not None else "",
-            "montant": money_filter(invoice.total_cents, invoice.currency),
-            "echeance": date_filter(invoice.due_date),
+            "montant": money_filter(amount, invoice.currency),
+            "echeance": date_filter(day),
+            "solde": money_filter(max(invoice.balance_cents, 0), invoice.currency),
         }
 
 
@@ -239,12 +247,12 @@ def signed(body: str, business) -> str:
 
 
 def check_sendable(invoice: Invoice) -> None:
-    if invoice.status not in SENDABLE or invoice.is_credit_note:
+    if not lifecycle.can_send(invoice):
         raise NotSendable(
             _(
                 "Seule une facture « À envoyer » ou « Paiement attendu » peut être envoyée "
                 "(celle-ci est « %(status)s »).",
-                status=invoices.STATUS_LABELS[invoice.status],
+                status=lifecycle.status_label(invoice),
             )
         )
 
@@ -441,14 +449,9 @@ def _terms(business) -> File | None:
     return File(name, "application/pdf", path.read_bytes(), "terms")
 
 
-def send_invoice(invoice: Invoice, draft: Draft, documents: list[File], base_url: str,
-                 batch: str | None = None) -> Message:
-    """Write the message to the outbox with its attachments and record the sending on the
-    invoice (*Paiement attendu*, the revision it carries, a history event). No SMTP here:
-    the caller commits, then wakes the outbox."""
-    token = new_link_token()
-    outgoing = prepare(invoice, draft, documents, base_url, token)
-    message = new_message(
+def write(outgoing: Outgoing, **fields) -> Message:
+    """The outbox row of what `prepare` composed; `fields` set the other columns."""
+    return new_message(
         sender=outgoing.sender,
         recipients=outgoing.recipients,
         cc=outgoing.cc,
@@ -457,6 +460,19 @@ def send_invoice(invoice: Invoice, draft: Draft, documents: list[File], base_url
         text_body=outgoing.text_body,
         html_body=outgoing.html_body,
         files=outgoing.files,
+        **fields,
+    )
+
+
+def send_invoice(invoice: Invoice, draft: Draft, documents: list[File], base_url: str,
+                 batch: str | None = None) -> Message:
+    """Write the message to the outbox with its attachments and record the sending on the
+    invoice (*Paiement attendu*, the revision it carries, a history event). No SMTP here:
+    the caller commits, then wakes the outbox."""
+    token = new_link_token()
+    outgoing = prepare(invoice, draft, documents, base_url, token)
+    message = write(
+        outgoing,
         link_token=token,
         kind="invoice",
         invoice=invoice,
@@ -464,7 +480,8 @@ def send_invoice(invoice: Invoice, draft: Draft, documents: list[File], base_url
         revision=invoice.revision,
         batch=batch,
     )
-    invoices.record_emailed(invoice, ", ".join(outgoing.recipients))
+    sent_pdf = next((each.data for each in outgoing.files if each.kind == "invoice"), None)
+    invoices.record_emailed(invoice, ", ".join(outgoing.recipients), sent_pdf)
     return message
 
 

@@ -7,16 +7,16 @@ helpers return the value in the form it is stored (IBAN without spaces...).
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date
 from functools import cache
 from pathlib import PurePath
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import available_timezones
 
 from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
-from billing import uploads
+from billing import clock, uploads
 from billing.models import Business, Country, User, db
 
 FRENCH_LATE_PAYMENT_TEXT = (
@@ -106,7 +106,9 @@ class SettingsError(Exception):
 
 
 LANGUAGES = {"fr": "Français", "en": "English"}
-PLACEHOLDERS = ("numero", "client", "montant", "echeance", "lien")
+# {montant} and {echeance}: the amount due now and its date (the next instalment of a payment
+# schedule, else the total and the due date); {solde}: the balance (see sending.placeholders).
+PLACEHOLDERS = ("numero", "client", "montant", "echeance", "lien", "solde")
 SECRETS = ("smtp_password", "stripe_secret_key", "stripe_webhook_secret")
 _PLACEHOLDER = re.compile(r"\{([^{}\s]+)\}")
 _KNOWN_PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
@@ -117,7 +119,7 @@ _IBAN = re.compile(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}")
 def today(row: Business | None = None) -> date:
     """Today in the business's time zone."""
     row = row or business()
-    return datetime.now(ZoneInfo(row.timezone)).date()
+    return clock.today(row.timezone)
 
 
 @cache
@@ -126,7 +128,7 @@ def time_zones() -> list[str]:
 
 
 def check_template(text: str) -> None:
-    """Refuse a subject or body using a placeholder other than the five known ones."""
+    """Refuse a subject or body using a placeholder other than the known ones (PLACEHOLDERS)."""
     unknown = [name for name in _PLACEHOLDER.findall(text) if name not in PLACEHOLDERS]
     if unknown:
         listed = ", ".join(dict.fromkeys("{" + name + "}" for name in unknown))
@@ -138,7 +140,7 @@ def check_template(text: str) -> None:
 
 
 def fill_template(template: str, values: dict) -> str:
-    """Replace {numero}, {client}, {montant}, {echeance}, {lien}; other braces stay."""
+    """Replace {numero}, {client}, {montant}, {echeance}, {lien}, {solde}; other braces stay."""
 
     def replace(match: re.Match) -> str:
         name = match.group(1)

@@ -466,15 +466,8 @@ def send(view: StatementView, draft: sending.Draft, files: list[sending.File],
     )
     db.session.add(statement)
     db.session.flush()
-    message = sending.new_message(
-        sender=outgoing.sender,
-        recipients=outgoing.recipients,
-        cc=outgoing.cc,
-        bcc=outgoing.bcc,
-        subject=outgoing.subject,
-        text_body=outgoing.text_body,
-        html_body=outgoing.html_body,
-        files=outgoing.files,
+    message = sending.write(
+        outgoing,
         kind="statement",
         client=view.client,
         statement_id=statement.id,

@@ -15,13 +15,12 @@ from wtforms.validators import Length, Optional
 from billing import board, settings
 from billing.models import db
 from blueprints import db_int, render
-from blueprints.fields import AmountField, strip
+from blueprints.fields import DATE_FORMATS, AmountField, strip
 
 bp = Blueprint("archives", __name__, url_prefix="/archives")
 
 PER_PAGE = 50
 BAD_DATE = _l("Date invalide : utilisez le format JJ/MM/AAAA.")
-DAY_FORMATS = ["%Y-%m-%d", "%d/%m/%Y"]  # a date input, or typed by hand
 STATUS_CHOICES = [
     SelectChoice("", _l("Tous les statuts")),
     SelectChoice("to_send", _l("À envoyer")),
@@ -40,8 +39,8 @@ class SearchForm(FlaskForm):
 
     q = SearchField(_l("Numéro ou client"), filters=[strip], validators=[Length(max=100)])
     amount = AmountField(_l("Montant TTC"))
-    start = DateField(_l("Du"), [Optional()], DAY_FORMATS, invalid_value_message=BAD_DATE)
-    end = DateField(_l("Au"), [Optional()], DAY_FORMATS, invalid_value_message=BAD_DATE)
+    start = DateField(_l("Du"), [Optional()], DATE_FORMATS, invalid_value_message=BAD_DATE)
+    end = DateField(_l("Au"), [Optional()], DATE_FORMATS, invalid_value_message=BAD_DATE)
     status = SelectField(_l("Statut"), choices=STATUS_CHOICES, default="")
 
     def validate_end(self, field):

@@ -19,6 +19,7 @@ from wtforms.validators import DataRequired, EqualTo, Length, StopValidation
 from billing import accounts, money
 
 REQUIRED = _l("Ce champ est obligatoire.")
+DATE_FORMATS = ["%Y-%m-%d", "%d/%m/%Y"]  # a date input, or a date typed by hand in French
 TOO_LONG = _l("Au plus %(max)d caractères.")
 
 

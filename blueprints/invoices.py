@@ -43,6 +43,7 @@ from billing import (
     documents,
     history,
     invoices,
+    lifecycle,
     money,
     numbering,
     payments,
@@ -62,6 +63,7 @@ from billing.models import (
     PaymentMethod,
     TaxRate,
     db,
+    read_first,
     write_lock,
 )
 from blueprints import board as board_view
@@ -69,6 +71,7 @@ from blueprints import sending as sending_view
 from blueprints import base_url, db_int, get_or_404, htmx, render
 from blueprints.clients import optional_id
 from blueprints.fields import (
+    DATE_FORMATS,
     REQUIRED,
     TOO_LONG,
     AmountField,
@@ -90,7 +93,6 @@ DEFAULT_STEP = {
     InvoiceStatus.PAID: "follow_up",
     InvoiceStatus.CANCELLED: "follow_up",
 }
-DATE_FORMATS = ["%Y-%m-%d", "%d/%m/%Y"]
 DISCOUNT_KINDS = [SelectChoice("percent", "%"), SelectChoice("amount", _l("montant"))]
 
 
@@ -119,6 +121,10 @@ class HeaderForm(FlaskForm):
         _l("Délai de paiement (jours)"), validators=[value_required]
     )
     due_date = DateField(_l("Échéance"), format=DATE_FORMATS, validators=[Optional()])
+    service_start = DateField(
+        _l("Date de la prestation"), format=DATE_FORMATS, validators=[Optional()]
+    )
+    service_end = DateField(_l("au (période)"), format=DATE_FORMATS, validators=[Optional()])
     currency = SelectField(_l("Devise"), choices=list(money.CURRENCIES))
     reference = StringField(
         _l("Référence / bon de commande"),
@@ -147,33 +153,20 @@ class HeaderForm(FlaskForm):
             SelectChoice(job.id, job.name) for job in jobs
         ]
 
-    def header(self, invoice: Invoice) -> invoices.Header:
-        """What to save. A new client brings its terms and currency; a due date left as it
-        was follows the issue date and the terms."""
-        client = _chosen(Client, self.client_id.data, "client_id", _("Ce client n'existe pas."))
-        job = _chosen(Job, self.job_id.data, "job_id", _("Ce dossier n'existe pas."))
-        terms, due, currency = self.payment_terms_days.data, self.due_date.data, self.currency.data
-        issue = self.issue_date.data
-        if client is not invoice.client:
-            if client is not None:
-                terms, currency = invoices.default_terms(client), client.currency
-                if job is not None and job.client_id != client.id:
-                    job = None
-            due = None
-        elif due == invoice.due_date and (
-            issue != invoice.issue_date or terms != invoice.payment_terms_days
-        ):
-            due = None
+    def header(self) -> invoices.Header:
+        """What was posted; the domain fills in the due date, terms and currency that follow."""
         return invoices.Header(
-            client=client,
-            job=job,
-            issue_date=issue,
-            payment_terms_days=terms,
-            due_date=due,
-            currency=currency,
+            client=_chosen(Client, self.client_id.data, "client_id", _("Ce client n'existe pas.")),
+            job=_chosen(Job, self.job_id.data, "job_id", _("Ce dossier n'existe pas.")),
+            issue_date=self.issue_date.data,
+            payment_terms_days=self.payment_terms_days.data,
+            due_date=self.due_date.data,
+            currency=self.currency.data,
             reference=self.reference.data or "",
             notes=self.notes.data or "",
             footer=self.footer.data or "",
+            service_start=self.service_start.data,
+            service_end=self.service_end.data,
         )
 
 
@@ -311,6 +304,7 @@ def _load(invoice_id: int) -> Invoice:
             joinedload(Invoice.client),
             joinedload(Invoice.job),
             joinedload(Invoice.credited_invoice),
+            joinedload(Invoice.replaces),
         )
     )
     if invoice is None:
@@ -323,15 +317,6 @@ def _line(invoice: Invoice, line_id: int) -> InvoiceLine:
         if line.id == line_id:
             return line
     abort(404)
-
-
-def _editable(invoice: Invoice) -> bool:
-    return invoice.status in invoices.EDITABLE and not invoice.is_credit_note
-
-
-def _number_editable(invoice: Invoice) -> bool:
-    """« Cliquez sur la ligne affichant le numéro »: until the first sending."""
-    return invoice.status is InvoiceStatus.TO_SEND and invoice.sent_at is None
 
 
 def _tax_rates() -> list[TaxRate]:
@@ -351,6 +336,8 @@ def _header_form(invoice: Invoice, formdata=None) -> HeaderForm:
             reference=invoice.reference,
             notes=invoice.notes,
             footer=invoice.footer,
+            service_start=invoice.service_start,
+            service_end=invoice.service_end,
         ),
     )
     client = invoice.client
@@ -423,9 +410,7 @@ def _context(
         invoice=invoice,
         step=step,
         today=settings.today(business),
-        editable=_editable(invoice),
-        number_editable=_number_editable(invoice),
-        needs_resend=invoices.needs_resend(invoice),
+        editable=lifecycle.can_edit(invoice),
         errors=errors or {},
         notice=notice,
         number_form=forms.get("number_form"),
@@ -462,7 +447,9 @@ def _context(
             ).all(),
             payments=payments.of_invoice(invoice),
             method_labels=payments.METHOD_LABELS,
-            can_pay=invoice.status in payments.PAYABLE and not invoice.is_credit_note,
+            replacements=db.session.scalars(
+                select(Invoice).where(Invoice.replaces_id == invoice.id).order_by(Invoice.id)
+            ).all(),
         )
     return context
 
@@ -502,6 +489,16 @@ def _event_label(event: Event, invoice: Invoice) -> str:
         return _("Numéro modifié (%(change)s)", change=detail)
     if kind == "cancelled":
         return _("Annulée par l'avoir %(number)s", number=detail)
+    if kind == "corrected":
+        note, _draft = detail.split(" ", 1)
+        return _("Corrigée : annulée par l'avoir %(number)s, nouvelle facture préparée",
+                 number=note)
+    if kind == "correction_of":
+        return _("Préparée pour corriger la facture %(number)s", number=detail)
+    if kind == "payments_moved":
+        cents, number = detail.split(" ", 1)
+        return _("Paiements de %(amount)s repris de la facture %(number)s",
+                 amount=money_filter(int(cents), invoice.currency), number=number)
     if kind in ("payment_added", "payment_deleted"):
         cents, method = detail.split(" ", 1)
         values = dict(amount=money_filter(int(cents), invoice.currency),
@@ -588,9 +585,11 @@ def _save(form, change, validate: bool = True) -> bool:
 
 
 def _not_editable_message(invoice: Invoice) -> str:
+    if lifecycle.is_issued(invoice) and not invoice.is_credit_note:
+        return str(invoices.LOCKED)
     return _(
         "Cette facture ne peut plus être modifiée (statut « %(status)s »).",
-        status=invoices.STATUS_LABELS[invoice.status],
+        status=lifecycle.status_label(invoice),
     )
 
 
@@ -601,7 +600,6 @@ def _edited(invoice: Invoice, saved: bool, **parts):
         invoice=invoice,
         today=settings.today(),
         saved=saved,
-        needs_resend=invoices.needs_resend(invoice),
         **parts,
     ), (200 if saved else 422)
 
@@ -645,11 +643,11 @@ def show(invoice_id: int):
 @bp.post("/<int:invoice_id>/header")
 def save_header(invoice_id: int):
     invoice = _load(invoice_id)
-    if not _editable(invoice):
+    if not lifecycle.can_edit(invoice):
         return _refused(invoice_id, _not_editable_message(invoice))
     form = _header_form(invoice, formdata=request.form)
     client_before = invoice.client_id
-    saved = _save(form, lambda: invoices.update_header(invoice, form.header(invoice)))
+    saved = _save(form, lambda: invoices.update_header(invoice, form.header()))
     if not htmx:
         if saved:
             return redirect(_step_url(invoice, "preparation"), 303)
@@ -670,7 +668,7 @@ def save_header(invoice_id: int):
 @bp.post("/<int:invoice_id>/client")
 def new_client(invoice_id: int):
     invoice = _load(invoice_id)
-    if not _editable(invoice):
+    if not lifecycle.can_edit(invoice):
         return _refused(invoice_id, _not_editable_message(invoice))
     form = NewClientForm(prefix="new_client")
 
@@ -682,17 +680,7 @@ def new_client(invoice_id: int):
             currency=settings.business().currency,
         )
         client = clients.create(details)
-        invoices.update_header(
-            invoice,
-            _header_of(
-                invoice,
-                client=client,
-                job=None,
-                payment_terms_days=invoices.default_terms(client),
-                due_date=None,
-                currency=client.currency,
-            ),
-        )
+        invoices.update_header(invoice, invoices.header_of(invoice, client=client, job=None))
 
     saved = _save(form, create_and_choose)
     if not htmx:
@@ -711,23 +699,6 @@ def new_client(invoice_id: int):
     )
     extra, status = _edited(invoice, True, header_form=_header_form(invoice), all_nets=True)
     return html + extra, status
-
-
-def _header_of(invoice: Invoice, **changes) -> invoices.Header:
-    """The invoice's header as it stands, with `changes`."""
-    values = dict(
-        client=invoice.client,
-        job=invoice.job,
-        issue_date=invoice.issue_date,
-        payment_terms_days=invoice.payment_terms_days,
-        due_date=invoice.due_date,
-        currency=invoice.currency,
-        reference=invoice.reference,
-        notes=invoice.notes,
-        footer=invoice.footer,
-    )
-    values.update(changes)
-    return invoices.Header(**values)
 
 
 @bp.get("/<int:invoice_id>/picker")
@@ -750,7 +721,7 @@ def add_line(invoice_id: int):
     item = None
     if request.form.get("item_id"):
         item = get_or_404(Item, request.form.get("item_id", type=db_int))
-    if not _editable(invoice):
+    if not lifecycle.can_edit(invoice):
         return _refused(invoice_id, _not_editable_message(invoice))
     line = invoices.add_line(invoice, item)
     db.session.commit()
@@ -761,7 +732,7 @@ def add_line(invoice_id: int):
 def save_line(invoice_id: int, line_id: int):
     invoice = _load(invoice_id)
     line = _line(invoice, line_id)
-    if not _editable(invoice):
+    if not lifecycle.can_edit(invoice):
         return _refused(invoice_id, _not_editable_message(invoice))
     rates = _tax_rates()
     form = _line_form(line, rates, formdata=request.form)
@@ -777,7 +748,7 @@ def save_line(invoice_id: int, line_id: int):
 def remove_line(invoice_id: int, line_id: int):
     invoice = _load(invoice_id)
     line = _line(invoice, line_id)
-    if not _editable(invoice):
+    if not lifecycle.can_edit(invoice):
         return _refused(invoice_id, _not_editable_message(invoice))
     invoices.remove_line(line)
     db.session.commit()
@@ -788,7 +759,7 @@ def remove_line(invoice_id: int, line_id: int):
 def move_line(invoice_id: int, line_id: int, direction: str):
     invoice = _load(invoice_id)
     line = _line(invoice, line_id)
-    if not _editable(invoice):
+    if not lifecycle.can_edit(invoice):
         return _refused(invoice_id, _not_editable_message(invoice))
     invoices.move_line(line, -1 if direction == "up" else 1)
     db.session.commit()
@@ -807,7 +778,7 @@ def _lines_changed(invoice: Invoice, anchor: str | None = None):
 @bp.post("/<int:invoice_id>/schedule")
 def save_schedule(invoice_id: int):
     invoice = _load(invoice_id)
-    if not _editable(invoice):
+    if not lifecycle.can_edit(invoice):
         return _refused(invoice_id, _not_editable_message(invoice))
     form = ScheduleForm(prefix="schedule")
     schedule = [] if "clear" in request.form else (form.schedule() if form.validate() else None)
@@ -854,7 +825,7 @@ def finalize(invoice_id: int):
 def portal_link(invoice_id: int):
     """« Nouveau lien »: the client's links given so far stop working; a new one replaces them."""
     invoice = _load(invoice_id)
-    if invoice.is_draft or invoice.is_credit_note:
+    if not lifecycle.has_portal_link(invoice):
         return _refused(invoice_id, _("Un brouillon ou un avoir n'a pas de lien client."))
     had_one = portal.current_token(invoice) is not None
     portal.renew(invoice)
@@ -868,6 +839,12 @@ def portal_link(invoice_id: int):
 
 @bp.post("/<int:invoice_id>/sent")
 def mark_sent(invoice_id: int):
+    """« Facture envoyée »: its PDF is rendered first, then archived under the write lock."""
+    read_first()
+    invoice = _load(invoice_id)
+    if lifecycle.can_mark_sent(invoice):
+        documents.invoice_pdf(invoice)  # into the cache, read back by the archive below
+    write_lock()
     invoice = _load(invoice_id)
     try:
         invoices.mark_sent(invoice)
@@ -884,7 +861,7 @@ def number(invoice_id: int):
     if request.method == "POST":
         numbering.lock()  # the series' counter moves under the write lock
     invoice = _load(invoice_id)
-    if not _number_editable(invoice):
+    if not lifecycle.number_editable(invoice):
         return _refused(invoice_id, _("Le numéro ne change plus après le premier envoi."))
     form = NumberForm(prefix="renumber", data=dict(number=invoice.number))
     if form.is_submitted():
@@ -907,10 +884,7 @@ def cancel(invoice_id: int):
         numbering.lock()  # the credit note's number is taken under the write lock
     invoice = _load(invoice_id)
     if request.method == "GET":
-        if (
-            invoice.status not in (InvoiceStatus.TO_SEND, InvoiceStatus.AWAITING_PAYMENT)
-            or invoice.is_credit_note
-        ):
+        if not lifecycle.can_cancel(invoice):
             return _refused(invoice_id, _("Cette facture ne peut pas être annulée."))
         return render(
             "invoices/cancel.html",
@@ -933,6 +907,37 @@ def cancel(invoice_id: int):
     return redirect(url_for("invoices.show", invoice_id=note.id), 303)
 
 
+@bp.route("/<int:invoice_id>/correct", methods=["GET", "POST"])
+def correct(invoice_id: int):
+    """« Corriger la facture »: what it does, then the credit note and the new draft."""
+    if request.method == "POST":
+        numbering.lock()  # the credit note's number is taken under the write lock
+    invoice = _load(invoice_id)
+    if request.method == "GET":
+        if not lifecycle.can_correct(invoice):
+            return _refused(invoice_id, _("Seule une facture envoyée se corrige."))
+        return render(
+            "invoices/correct.html",
+            invoice=invoice,
+            upcoming=numbering.upcoming("credit_note", settings.today()),
+        )
+    try:
+        note, draft = invoices.correct(invoice, settings.today())
+    except invoices.InvoiceError as error:
+        return _refused(invoice_id, error.message)
+    db.session.commit()
+    flash(
+        _(
+            "Facture %(number)s annulée par l'avoir %(note)s : corrigez la nouvelle facture "
+            "ci-dessous puis finalisez-la.",
+            number=invoice.number,
+            note=note.number,
+        ),
+        "success",
+    )
+    return redirect(_step_url(draft, "preparation"), 303)
+
+
 @bp.post("/<int:invoice_id>/duplicate")
 def duplicate(invoice_id: int):
     invoice = _load(invoice_id)
@@ -946,11 +951,12 @@ def duplicate(invoice_id: int):
 def delete(invoice_id: int):
     """Delete a draft, after a confirmation page."""
     invoice = _load(invoice_id)
-    if not invoice.is_draft:
+    if not lifecycle.can_delete(invoice):
         return _refused(
             invoice_id,
             _(
-                "Seul un brouillon peut être supprimé : une facture numérotée s'annule par un avoir."
+                "Seul un brouillon peut être supprimé : une facture numérotée s'annule par un "
+                "avoir, et un brouillon qui reprend des paiements se finalise."
             ),
         )
     if request.method == "GET":

@@ -23,11 +23,17 @@ from billing.models import Invoice, Payment, PaymentMethod, db
 from blueprints import board as board_view
 from blueprints import get_or_404, htmx
 from blueprints import invoices as invoice_view
-from blueprints.fields import REQUIRED, TOO_LONG, AmountField, strip, value_required
+from blueprints.fields import (
+    DATE_FORMATS,
+    REQUIRED,
+    TOO_LONG,
+    AmountField,
+    strip,
+    value_required,
+)
 
 bp = Blueprint("payments", __name__)
 
-DATE_FORMATS = ["%Y-%m-%d", "%d/%m/%Y"]
 
 
 class PaymentForm(FlaskForm):

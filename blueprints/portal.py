@@ -98,8 +98,14 @@ def show(token: str):
         invoice=invoice,
         transfer=documents.payment_details(invoice, business),
         can_pay=portal.can_pay_online(invoice, business),
-        next_amount=payments.suggested_amount(invoice),
+        due=payments.due_now(invoice),
     )
+
+
+@bp.app_template_global("due_now")
+def due_now(invoice):
+    """For templates (the portal, the invoice's « Suivi » step): `payments.due_now`."""
+    return payments.due_now(invoice)
 
 
 def _page(template: str, client, token: str, **context) -> str:

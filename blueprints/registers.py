@@ -7,13 +7,13 @@ import io
 import json
 import re
 
-from flask import Blueprint, abort, current_app, g, redirect, request, send_file, session, url_for
+from flask import Blueprint, abort, redirect, request, send_file, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from billing import documents, outbox, registers, settings
-from billing.models import Client, db, write_lock
-from blueprints import db_int, htmx, render
+from billing import documents, lifecycle, outbox, registers, settings
+from billing.models import Client, db, read_first, write_lock
+from blueprints import base_url, db_int, htmx, render
 from blueprints.board import chosen
 
 bp = Blueprint("registers", __name__, url_prefix="/registers")
@@ -48,7 +48,7 @@ def _selection(register: str, action: str):
     or an invoice that is not in it. The PDFs come next: no write lock is held yet."""
     if action not in ACTIONS[register]:
         abort(404)
-    _read_first()
+    read_first()
     chosen_ids = _ids(request.form)
     try:
         return chosen_ids, registers.selection(register, chosen_ids), None
@@ -67,10 +67,10 @@ def send(register: str):
     if len(selection) == 1:
         return _open_send_form(selection[0])
     for invoice in selection:  # the long part, before taking the write lock: PDFs to the cache
-        if not invoice.is_draft:
+        if lifecycle.is_numbered(invoice):
             documents.invoice_pdf(invoice)
     write_lock()
-    batch = registers.send_batch(registers.selection(register, chosen_ids), _base_url())
+    batch = registers.send_batch(registers.selection(register, chosen_ids), base_url())
     if not batch.messages:
         db.session.rollback()
         errors = [_refused_line(invoice.number, reason) for invoice, reason in batch.refused]
@@ -186,13 +186,6 @@ def _args(filters: registers.Filters) -> dict:
     return args
 
 
-def _read_first() -> None:
-    """Read without SQLite's write lock until `write_lock()`. The login check already
-    began this POST's transaction holding it (see `_sqlite_begin` in app.py): end it."""
-    g.read_first = True
-    db.session.commit()
-
-
 def _ids(values) -> list[int]:
     """The checked ids; one that is not an id is a 404."""
     try:
@@ -203,7 +196,3 @@ def _ids(values) -> list[int]:
 
 def _refused_line(number: str, reason: str) -> str:
     return _("%(number)s : %(reason)s", number=number, reason=reason)
-
-
-def _base_url() -> str:
-    return current_app.config["BILLING_BASE_URL"] or request.url_root.rstrip("/")

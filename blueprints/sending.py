@@ -48,7 +48,7 @@ from wtforms import BooleanField, StringField, TextAreaField
 
 from billing import mailer, outbox, sending, settings
 from billing.models import Attachment, Event, Invoice, Message, MessageState, db
-from blueprints import get_or_404, htmx, render
+from blueprints import base_url, get_or_404, htmx, render
 from blueprints.fields import EmailListField, strip
 
 bp = Blueprint("sending", __name__)
@@ -115,10 +115,6 @@ def _invoice(invoice_id: int) -> Invoice:
     return invoice
 
 
-def _base_url() -> str:
-    """Where the client's link points: BILLING_BASE_URL, else this request's host."""
-    return current_app.config["BILLING_BASE_URL"] or request.host_url.rstrip("/")
-
 
 def form_context(form: SendForm, preview=None, files: list[sending.File] = ()) -> dict:
     """What every send form shows (an invoice's, a statement's) besides its own texts."""
@@ -176,7 +172,7 @@ def send(invoice_id: int):
     if not form.check(invoice, files):
         return _form_page(invoice, form, 422, files=files)
     try:
-        message = sending.send_invoice(invoice, form.draft(), files, _base_url())
+        message = sending.send_invoice(invoice, form.draft(), files, base_url())
     except sending.SendError as error:  # what only the composed message shows
         db.session.rollback()
         form.refuse(error)
@@ -199,7 +195,7 @@ def preview(invoice_id: int):
     if not form.check(invoice, files):
         return _form_page(invoice, form, 422, files=files)
     try:
-        outgoing = sending.prepare(invoice, form.draft(), files, _base_url())
+        outgoing = sending.prepare(invoice, form.draft(), files, base_url())
     except sending.SendError as error:  # what only the composed message shows
         form.refuse(error)
         return _form_page(invoice, form, 422, files=files)
@@ -289,7 +285,6 @@ def history_context(invoice: Invoice, zone: ZoneInfo, event_label) -> dict:
         history=entries,
         local_time=local,
         state_labels=STATE_LABELS,
-        can_send=invoice.status in sending.SENDABLE and not invoice.is_credit_note,
     )
 
 

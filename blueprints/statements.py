@@ -13,7 +13,17 @@ import io
 from dataclasses import asdict
 from datetime import datetime
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -28,13 +38,12 @@ from billing import outbox, sending, settings, statements
 from billing.models import Client, db
 from blueprints import base_url, htmx
 from blueprints import sending as sending_view
-from blueprints.fields import REQUIRED
+from blueprints.fields import DATE_FORMATS, REQUIRED
 
 bp = Blueprint("statements", __name__)
 # Too big to be read: the same answer as the invoice send form, whose form this one shares.
 bp.register_error_handler(RequestEntityTooLarge, sending_view.too_large)
 
-DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y")
 
 
 class DayField(DateField):
@@ -167,14 +176,23 @@ def _bad_link(client: Client):
                            business=settings.business(), in_dialog=False, links=None), 422
 
 
+def _linked(client_id: int, check_refusal: bool = True):
+    """The client, the statement its link asks for and that statement built; the refusal
+    (409) or the form with what is wrong in the link (422) is answered instead."""
+    client = _client(client_id)
+    reason = statements.refusal(client) if check_refusal else None
+    if reason:
+        abort(make_response(_refused(client, reason)))
+    params = _asked(client)
+    if params is None:
+        abort(make_response(_bad_link(client)))
+    return params, statements.build(params, settings.today())
+
+
 @bp.get("/clients/<int:client_id>/statement.pdf")
 def pdf(client_id: int):
     """The statement's PDF, in the client's language."""
-    client = _client(client_id)
-    params = _asked(client)
-    if params is None:
-        return _bad_link(client)
-    view = statements.build(params, settings.today())
+    _params, view = _linked(client_id, check_refusal=False)
     return send_file(io.BytesIO(statements.pdf(view)), mimetype="application/pdf",
                      as_attachment=True, download_name=statements.filename(view), max_age=0)
 
@@ -205,14 +223,7 @@ def _send_page(view: statements.StatementView, params, form, status: int = 200, 
 
 @bp.route("/clients/<int:client_id>/statement/send", methods=["GET", "POST"])
 def send(client_id: int):
-    client = _client(client_id)
-    reason = statements.refusal(client)
-    if reason:
-        return _refused(client, reason)
-    params = _asked(client)
-    if params is None:
-        return _bad_link(client)
-    view = statements.build(params, settings.today())
+    params, view = _linked(client_id)
     if request.method == "GET":
         form = sending_view.SendForm(data=asdict(statements.default_draft(view)))
         return _send_page(view, params, form)
@@ -231,21 +242,14 @@ def send(client_id: int):
     flash(_("Relevé en cours d'envoi à %(recipients)s.", recipients=", ".join(message.recipients)),
           "success")
     if htmx:
-        return "", 200, {"HX-Redirect": url_for("clients.show", client_id=client.id)}
-    return redirect(url_for("clients.show", client_id=client.id), 303)
+        return "", 200, {"HX-Redirect": url_for("clients.show", client_id=view.client.id)}
+    return redirect(url_for("clients.show", client_id=view.client.id), 303)
 
 
 @bp.post("/clients/<int:client_id>/statement/send/preview")
 def send_preview(client_id: int):
     """« Aperçu » of the message: the form as typed, and what the client will receive."""
-    client = _client(client_id)
-    reason = statements.refusal(client)
-    if reason:
-        return _refused(client, reason)
-    params = _asked(client)
-    if params is None:
-        return _bad_link(client)
-    view = statements.build(params, settings.today())
+    params, view = _linked(client_id)
     form = sending_view.SendForm()
     files = form.files()
     if not form.check(None, files):

@@ -2,6 +2,11 @@
 
 No application context stays pushed during a test: like requests, test code
 opens its own (`with app.app_context():`), so nothing leaks between them.
+
+Time: every test starts at NOW (TODAY in the business's time zone) on the app's
+clock (`billing.clock`), and time runs on from there. Expected dates come from
+TODAY / NOW or from the app's clock, never from the wall clock, so the suite
+passes on any date (try `faketime '2027-03-01 12:00:00' ...`, see README.md).
 """
 
 from __future__ import annotations
@@ -12,9 +17,20 @@ import secrets
 import socket
 import tempfile
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
+
+NOW = datetime(2026, 11, 24, 9, 0)  # naive UTC: 10:00 in Paris, 04:00 in Montréal
+TODAY = date(2026, 11, 24)
+# Set before the app is imported, so that `billing.clock` starts there in this process
+# too, and that processes started by tests (workers, gunicorn) inherit it. A process a
+# test started (multiprocessing "spawn" imports this module again) keeps the test's
+# clock, which `frozen_clock` exported as `<instant>@<wall instant>`.
+if "@" not in os.environ.get("BILLING_CLOCK", ""):
+    os.environ["BILLING_CLOCK"] = NOW.isoformat()
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -26,7 +42,7 @@ from sqlalchemy import event
 from werkzeug.security import generate_password_hash
 
 from app import create_app
-from billing import accounts
+from billing import accounts, clock
 from billing.models import User, db
 
 OWNER_EMAIL = "owner@example.fr"
@@ -36,6 +52,9 @@ TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 
 def pytest_configure(config):
     """Compile the catalogs like `make translations` when a .mo is missing or older than its .po."""
+    config.addinivalue_line(
+        "markers", "timed_waits: needs a thread's Event.wait(timeout) to time out "
+        "(skipped under a libfaketime where it never does)")
     for po in TRANSLATIONS.glob("*/LC_MESSAGES/messages.po"):
         mo = po.with_suffix(".mo")
         if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
@@ -47,6 +66,32 @@ def pytest_configure(config):
             write_mo(target, catalog, use_fuzzy=True)
         os.chmod(target.name, 0o644)
         os.replace(target.name, mo)
+
+
+def _timed_waits_time_out() -> bool:
+    """False under Debian's libfaketime 0.9.10 with Python 3.11: it fakes CLOCK_MONOTONIC but
+    not `sem_clockwait`, so a lock or Event.wait with a timeout never times out (whatever the
+    date, even `faketime -f +0`), and `--exclude-monotonic` breaks `time.sleep` instead."""
+    returned = threading.Event()
+
+    def wait():
+        threading.Event().wait(0.01)
+        returned.set()
+
+    threading.Thread(target=wait, daemon=True).start()  # left hanging when they do not
+    for _ in range(200):
+        if returned.is_set():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def pytest_collection_modifyitems(config, items):
+    timed = [item for item in items if item.get_closest_marker("timed_waits")]
+    if timed and "faketime" in os.environ.get("LD_PRELOAD", "") and not _timed_waits_time_out():
+        skip = pytest.mark.skip(reason="libfaketime: Event.wait(timeout) never times out here")
+        for item in timed:
+            item.add_marker(skip)
 
 
 class CSRFClient(FlaskClient):
@@ -65,6 +110,13 @@ class CSRFClient(FlaskClient):
             raw = session.setdefault("csrf_token", secrets.token_hex(20))
         serializer = URLSafeTimedSerializer(self.application.secret_key, salt="wtf-csrf-token")
         return serializer.dumps(raw)
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock(monkeypatch):
+    """Each test starts at NOW; a process it starts reads the very same clock."""
+    clock.start_at(NOW)
+    monkeypatch.setenv("BILLING_CLOCK", clock.inheritable())
 
 
 def make_app(instance_path, **config):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import insert
 
@@ -17,6 +17,7 @@ from billing.models import (
     TaxRate,
     db,
 )
+from tests.conftest import TODAY
 
 
 def make_tax_rate(name="TVA 20 %", rate_millis=20_000, registration_number="", **fields) -> TaxRate:
@@ -49,12 +50,11 @@ def make_job(client: Client, name="Refonte du site", status=JobStatus.OPEN, **fi
 
 def make_invoice(client: Client | None = None, lines=((1, 10_000),), taxes=(), today=None, **fields):
     """A draft with `lines` as (quantity, unit price in cents) pairs, each carrying `taxes`."""
-    from datetime import date
     from decimal import Decimal
 
     from billing import invoices
 
-    today = today or date(2026, 11, 24)
+    today = today or TODAY
     invoice = invoices.create_draft(today, client)
     for quantity, price in lines:
         line = invoices.add_line(invoice)
@@ -78,8 +78,9 @@ def insert_invoices(client_id, count=1, start=0, **fields) -> None:
     """Bulk-insert `count` invoices straight into the table (fast: no verbs, no lines).
 
     Numbered F-<n> from `start` (drafts have none); `fields` override the defaults.
+    Issued on TODAY and the 399 days before, due 30 days after TODAY.
     """
-    today = date.today()
+    today = TODAY
     status = fields.get("status", InvoiceStatus.AWAITING_PAYMENT)
     rows = []
     for n in range(start, start + count):

@@ -59,7 +59,10 @@ class LiveServer:
 
 @pytest.fixture
 def live_server(tmp_path):
-    """The app on a free loopback port with its own instance folder and SQLite file."""
+    """The app on a free loopback port with its own instance folder and SQLite file.
+
+    Served by a thread of this process: its pages read the tests' clock (NOW, `frozen_clock`).
+    """
     app = make_app(tmp_path / "instance", WTF_CSRF_SSL_STRICT=False)
     with LiveServer(app) as server:
         yield server

@@ -3,8 +3,6 @@ watch the progress page reach 2 / 2 as the outbox delivers them to a real SMTP s
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
@@ -14,9 +12,8 @@ from billing.models import Message, SmtpSecurity, db
 from tests.browser.conftest import screenshot
 from tests.browser.test_foundation import create_owner, log_in, open_menu
 from tests.browser.test_invoices import fits_the_screen
+from tests.conftest import TODAY as DAY
 from tests.factories import make_client, make_invoice
-
-DAY = date(2026, 11, 24)
 
 
 @pytest.fixture

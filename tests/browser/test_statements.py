@@ -21,9 +21,8 @@ from billing.models import PaymentMethod, SmtpSecurity, db
 from tests.browser.conftest import screenshot
 from tests.browser.test_foundation import EMAIL, create_owner, log_in
 from tests.browser.test_invoices import fits_the_screen, settled
+from tests.conftest import TODAY
 from tests.factories import make_client, make_invoice
-
-TODAY = date(2026, 11, 24)
 
 
 def issued(client, day, cents):
@@ -49,7 +48,7 @@ def clients_with_invoices(app, smtp_server) -> dict:
         issued(martin, date(2026, 6, 30), 30_000)
         issued(martin, date(2026, 7, 1), 40_000)
         solo = make_client("Solo", emails=("solo@x.fr",))
-        issued(solo, date(2026, 3, 2), 1_000)
+        issued(solo, date(2026, 7, 2), 1_000)
         db.session.commit()
         return {"martin": martin.id, "solo": solo.id}
 

@@ -8,6 +8,7 @@ import json
 import shutil
 import sqlite3
 import tarfile
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from flask import Flask
 
 from billing import backup, settings
 from billing.models import db
+from tests.conftest import NOW
 from tests.factories import make_client, make_job
 
 LOGO = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
@@ -138,7 +140,8 @@ def test_manifest_lists_every_file_with_its_checksum(world, tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     assert stored["format"] == "facturier-backup"
     assert stored["version"] == 1
-    assert stored["created_at"]
+    created = datetime.fromisoformat(stored["created_at"])  # on the app's clock, in UTC
+    assert NOW.replace(tzinfo=timezone.utc) <= created < NOW.replace(tzinfo=timezone.utc) + timedelta(minutes=5)
     assert stored["alembic_revision"] is None
     assert names[0] == "manifest.json"
     assert {f["path"]: f["sha256"] for f in stored["files"]} == digests

@@ -8,10 +8,10 @@ import pytest
 
 from billing import board, invoices
 from billing.models import Invoice, InvoiceKind, InvoiceStatus, db
+from tests.conftest import TODAY  # bulk-inserted invoices are dated around it (insert_invoices)
 from tests.factories import insert_invoices, make_client, make_invoice, make_job
 
 S = InvoiceStatus
-TODAY = date.today()  # bulk-inserted invoices are dated around it (factories.insert_invoices)
 
 
 @pytest.fixture

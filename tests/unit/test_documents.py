@@ -1,5 +1,6 @@
 """The invoice PDF: what it says (read back with pypdf), its cache per revision, what it may fetch."""
 
+import hashlib
 import io
 import re
 from datetime import date
@@ -22,7 +23,7 @@ from billing import (
     settings,
     uploads,
 )
-from billing.models import Country, db
+from billing.models import Country, InvoiceStatus, db
 from tests.factories import make_client, make_invoice, make_tax_rate
 
 TODAY = date(2026, 11, 24)
@@ -382,22 +383,21 @@ def test_second_download_comes_from_the_cache(business, renders):
     assert documents.revision_pdf(invoice, 1).read_bytes() == first
 
 
-def test_a_new_revision_renders_a_new_file_and_the_old_one_stays(business, renders):
+def test_an_issued_invoice_keeps_the_pdf_it_was_sent_with(business, renders):
     invoice = finalize(make_invoice(make_client(), lines=[(1, 10_000)]))
     invoices.mark_sent(invoice)
     db.session.commit()
     first = documents.invoice_pdf(invoice)
+    assert invoice.pdf_sha256 == hashlib.sha256(first).hexdigest()
+    assert documents.archived_path(invoice).read_bytes() == first
 
-    invoices.update_line(invoice.lines[0], invoices.LineDetails("Audit révisé", Decimal(2), "jour", 10_000))
+    invoice.paid_cents = 4_000
+    business.name, business.address = "Autre nom", "1 rue Neuve"
+    add_logo(business)
     db.session.commit()
-    second = documents.invoice_pdf(invoice)
 
-    assert invoice.revision == 2
-    assert len(renders) == 2
-    assert documents.revision_pdf(invoice, 1).read_bytes() == first
-    assert documents.revision_pdf(invoice, 2).read_bytes() == second
-    assert "Solde à payer 100,00 €" in text_of(first)
-    assert "Solde à payer 200,00 €" in text_of(second)
+    assert documents.invoice_pdf(invoice) == first
+    assert "Solde à payer 100,00 €" in text_of(first) and len(renders) == 1
 
 
 def test_a_payment_renders_the_same_revision_again_and_keeps_one_file(business, renders):
@@ -413,20 +413,23 @@ def test_a_payment_renders_the_same_revision_again_and_keeps_one_file(business, 
     assert list(documents.folder().glob(f"invoice-{invoice.id}-r1-*.pdf")) == [documents.revision_pdf(invoice, 1)]
 
 
-def test_forget_drops_the_current_revision_and_keeps_older_ones(business, renders):
-    invoice = finalize(make_invoice(make_client()))
-    invoices.mark_sent(invoice)
-    documents.invoice_pdf(invoice)
-    invoices.update_line(invoice.lines[0], invoices.LineDetails("Autre", Decimal(1), "", 5_000))
+def test_an_invoice_sent_before_archives_keeps_its_first_rendering_after_them(business, renders):
+    invoice = finalize(make_invoice(make_client(), lines=[(1, 10_000)]))
+    invoice.sent_at, invoice.status = invoice.finalized_at, InvoiceStatus.AWAITING_PAYMENT
+    db.session.commit()  # sent by an older version: no archived PDF, no digest
+    first = documents.invoice_pdf(invoice)
+    business.name = "Autre nom"
     db.session.commit()
-    documents.invoice_pdf(invoice)
+    assert documents.invoice_pdf(invoice) == first and len(renders) == 1
 
-    documents.forget(invoice)
 
-    assert documents.revision_pdf(invoice, 2) is None
-    assert documents.revision_pdf(invoice, 1) is not None
-    documents.invoice_pdf(invoice)
-    assert len(renders) == 3
+def test_a_lost_archive_is_rendered_again_and_logged(business, renders, caplog):
+    invoice = finalize(make_invoice(make_client(), lines=[(1, 10_000)]))
+    invoices.mark_sent(invoice)
+    db.session.commit()
+    documents.archived_path(invoice).unlink()
+    assert "Solde à payer 100,00 €" in text_of(documents.invoice_pdf(invoice))
+    assert "archived PDF of invoice" in caplog.text
 
 
 def test_an_unknown_revision_has_no_file(business):

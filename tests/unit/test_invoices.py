@@ -208,18 +208,28 @@ def test_number_is_editable_until_first_sending_and_the_series_goes_on(ctx):
     assert invoice.number == "F-2026-0010"
 
 
-def test_editing_a_sent_invoice_makes_a_new_revision_once(ctx):
+def test_a_sent_invoice_refuses_every_change_of_its_content(ctx):
     invoice = make_invoice(make_client())
     invoices.finalize(invoice, TODAY)
     invoices.update_line(invoice.lines[0], invoices.LineDetails("Avant envoi", Decimal(1), "", 10_000))
-    assert invoice.revision == 1  # not sent yet: same revision
     invoices.mark_sent(invoice)
-    invoices.update_line(invoice.lines[0], invoices.LineDetails("Corrigé", Decimal(2), "", 10_000))
-    invoices.update_line(invoice.lines[0], invoices.LineDetails("Corrigé encore", Decimal(2), "", 10_000))
-    assert invoice.revision == 2
-    assert invoices.needs_resend(invoice)
-    assert invoice.total_cents == 20_000
-    assert invoice.number == "F-2026-0001"
+    line = invoice.lines[0]
+    changes = [
+        lambda: invoices.update_line(line, invoices.LineDetails("Corrigé", Decimal(2), "", 10_000)),
+        lambda: invoices.add_line(invoice),
+        lambda: invoices.remove_line(line),
+        lambda: invoices.move_line(line, 1),
+        lambda: invoices.update_header(invoice, invoices.header_of(invoice, reference="BC-1")),
+        lambda: invoices.update_header(invoice, invoices.header_of(invoice, currency="USD")),
+        lambda: invoices.set_instalments(invoice, []),
+        lambda: invoices.change_number(invoice, "F-9"),
+        lambda: invoices.delete_draft(invoice),
+    ]
+    for change in changes:
+        with pytest.raises(invoices.InvalidTransition):
+            change()
+    assert (invoice.revision, invoice.total_cents, invoice.number) == (1, 10_000, "F-2026-0001")
+    assert invoice.lines[0].description == "Avant envoi" and invoice.currency == "EUR"
 
 
 def test_paid_and_cancelled_invoices_are_not_editable(ctx):

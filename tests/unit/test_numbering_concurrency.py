@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
-from datetime import date
 
 from sqlalchemy import select
 
 from app import create_app
 from billing import invoices, numbering
 from billing.models import Invoice, db
+from tests.conftest import TODAY
 from tests.factories import make_client, make_invoice
 
-TODAY = date(2026, 11, 24)
 PROCESSES = 2
 THREADS = 5
 

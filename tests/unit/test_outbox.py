@@ -505,6 +505,7 @@ def test_run_delivers_when_woken_without_waiting_for_the_poll(app, business, smt
     assert len(smtp_server.messages) == 1
 
 
+@pytest.mark.timed_waits  # the worker polls: see tests/conftest.py
 def test_an_error_in_the_loop_is_logged_and_the_worker_goes_on(tmp_path, smtp_server, caplog):
     app = make_app(tmp_path / "instance", BILLING_WORKER_POLL_SECONDS=0.05, BILLING_LEASE_SECONDS=0.2)
     with app.app_context():  # a message, but no business yet: every round fails
@@ -547,6 +548,7 @@ def live_app(tmp_path):
         db.engine.dispose()
 
 
+@pytest.mark.timed_waits  # the worker polls: see tests/conftest.py
 def test_the_web_process_starts_its_worker_thread_on_the_first_request(live_app, smtp_server):
     assert "outbox_worker" not in live_app.extensions
     assert live_app.test_client().get("/healthz").status_code == 200

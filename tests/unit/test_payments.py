@@ -145,3 +145,72 @@ def test_the_same_reference_is_refused_twice_for_one_invoice(ctx):
     with pytest.raises(Exception, match="UNIQUE"):
         payments.add(invoice, TODAY, 100, M.STRIPE, TODAY, reference="pi_123")
     db.session.rollback()
+
+
+# --- The amount due now (`due_now`): it follows the payment schedule ------------------------
+
+FIRST, SECOND, THIRD = date(2026, 12, 15), date(2027, 1, 15), date(2027, 2, 15)
+
+
+def scheduled_invoice():
+    """4 500,00 € (no tax) in three instalments: 30 % on 15/12/2026, 40 % on 15/01/2027,
+    30 % on 15/02/2027 (the invoice's due date)."""
+    invoice = make_invoice(make_client(), lines=((1, 450_000),))
+    invoices.set_instalments(invoice, [
+        (FIRST, money.InstalmentSpec(Decimal(30), None)),
+        (SECOND, money.InstalmentSpec(Decimal(40), None)),
+        (THIRD, money.InstalmentSpec(Decimal(30), None)),
+    ])
+    invoices.finalize(invoice, TODAY)
+    return invoice
+
+
+def test_the_amount_due_now_is_the_first_instalment(ctx):
+    invoice = scheduled_invoice()
+    assert [each.amount_cents for each in invoice.instalments] == [135_000, 180_000, 135_000]
+    due = payments.due_now(invoice)
+    assert due == payments.DueNow(amount_cents=135_000, due_date=FIRST, balance_cents=450_000)
+    assert due.is_part
+    assert payments.suggested_amount(invoice) == 135_000
+
+
+def test_once_the_first_instalment_is_paid_the_second_is_due(ctx):
+    invoice = scheduled_invoice()
+    payments.add(invoice, TODAY, 135_000, M.BANK_TRANSFER, TODAY)
+    assert payments.due_now(invoice) == payments.DueNow(180_000, SECOND, 315_000)
+
+
+def test_after_a_partial_payment_what_is_left_of_the_first_instalment_is_due(ctx):
+    invoice = scheduled_invoice()
+    payments.add(invoice, TODAY, 100_000, M.CHEQUE, TODAY)
+    assert payments.due_now(invoice) == payments.DueNow(35_000, FIRST, 350_000)
+
+
+def test_payments_count_cumulatively_across_instalments(ctx):
+    invoice = scheduled_invoice()
+    payments.add(invoice, TODAY, 200_000, M.CHEQUE, TODAY)  # the first, and 650 € of the second
+    assert payments.due_now(invoice) == payments.DueNow(115_000, SECOND, 250_000)
+
+
+def test_the_last_instalment_is_the_whole_balance(ctx):
+    invoice = scheduled_invoice()
+    payments.add(invoice, TODAY, 315_000, M.CHEQUE, TODAY)
+    due = payments.due_now(invoice)
+    assert due == payments.DueNow(135_000, THIRD, 135_000)
+    assert not due.is_part
+
+
+def test_nothing_is_due_on_an_invoice_paid_in_full(ctx):
+    invoice = scheduled_invoice()
+    payments.add(invoice, TODAY, 450_000, M.CHEQUE, TODAY)
+    due = payments.due_now(invoice)
+    assert (due.amount_cents, due.balance_cents, due.is_part) == (0, 0, False)
+
+
+def test_without_a_schedule_the_balance_is_due_by_the_invoice_due_date(ctx):
+    invoice = make_invoice(make_client(), lines=((1, 450_000),))
+    invoices.finalize(invoice, TODAY)
+    assert payments.due_now(invoice) == payments.DueNow(450_000, date(2026, 12, 24), 450_000)
+    payments.add(invoice, TODAY, 100_000, M.CHEQUE, TODAY)
+    due = payments.due_now(invoice)
+    assert due == payments.DueNow(350_000, date(2026, 12, 24), 350_000) and not due.is_part

@@ -9,10 +9,10 @@ from sqlalchemy import select
 
 from billing import invoices, registers, sending
 from billing.models import Event, Invoice, InvoiceKind, InvoiceStatus, Message, MessageState, db
+from tests.conftest import TODAY
 from tests.factories import insert_invoices, make_client, make_invoice
 
 S = InvoiceStatus
-TODAY = date(2026, 11, 24)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pypdf import PdfReader
 from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 
-from billing import invoices, sending, settings
+from billing import documents, invoices, sending, settings
 from billing.models import (
     Attachment,
     Event,
@@ -195,17 +195,16 @@ def test_placeholders_typed_in_the_subject_and_body_are_filled(ctx):
     assert message.text_body == f"Lien : {BASE}/p/{message.link_token} {{autre}}\n"
 
 
-def test_a_resend_carries_the_new_revision(ctx):
+def test_a_resend_carries_the_pdf_archived_at_the_first_sending(ctx):
     invoice = finalized()
     first = sending.send_invoice(invoice, draft_for(invoice), [], BASE)
-    invoices.update_line(invoice.lines[0], invoices.LineDetails("Audit", Decimal(2), "jour", 10_000))
-    assert invoices.needs_resend(invoice) and invoice.revision == 2
+    first_pdf = sending.attachment_path(first.attachments[0]).read_bytes()
+    assert documents.archived_path(invoice).read_bytes() == first_pdf
+    invoice.paid_cents = 4_000  # what changes after the sending is not on the invoice
     second = sending.send_invoice(invoice, draft_for(invoice), [], BASE)
-    assert (first.revision, second.revision) == (1, 2)
-    assert invoice.sent_revision == 2 and not invoices.needs_resend(invoice)
+    assert (first.revision, second.revision) == (1, 1)
     assert first.link_token != second.link_token and first.message_id != second.message_id
-    assert "200,00" in pdf_text(sending.attachment_path(second.attachments[0]).read_bytes())
-    assert "200,00" not in pdf_text(sending.attachment_path(first.attachments[0]).read_bytes())
+    assert sending.attachment_path(second.attachments[0]).read_bytes() == first_pdf
 
 
 # --- What is refused, and changes nothing -------------------------------------

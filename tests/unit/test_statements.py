@@ -17,10 +17,9 @@ from billing.models import (
     Statement,
     db,
 )
-from tests.conftest import count_queries
+from tests.conftest import TODAY, count_queries
 from tests.factories import insert_invoices, make_client, make_invoice
 
-TODAY = date(2026, 11, 24)
 START, END = date(2026, 1, 1), date(2026, 6, 30)
 
 
@@ -154,10 +153,10 @@ def test_a_parent_includes_its_children_grouped_by_child_when_asked(ctx):
     parent = make_client("Groupe Dupont")
     zeta = make_client("Zeta Dupont", parent=parent)
     alpha = make_client("Alpha Dupont", parent=parent)
-    own = issued(parent, date(2026, 2, 1))
+    issued(alpha, date(2025, 12, 1), 5_000)  # numbers follow the order of dates
     of_zeta = issued(zeta, date(2026, 1, 15), 20_000)
+    own = issued(parent, date(2026, 2, 1))
     of_alpha = issued(alpha, date(2026, 3, 1), 30_000)
-    issued(alpha, date(2025, 12, 1), 5_000)
 
     alone = build(parent)
     assert not alone.grouped and numbers(alone) == [own.number]

@@ -250,23 +250,6 @@ def test_the_number_is_fixed_once_sent(app, auth_client, draft):
 # --- Revisions and invoices that no longer change ----------------------------
 
 
-def test_editing_a_sent_invoice_makes_a_revision_and_asks_to_resend(app, auth_client, draft):
-    sent(app, auth_client, draft)
-    response = auth_client.post(
-        f"/invoices/{draft}/header", data=header_data(app, draft, reference="BC-9"), headers=HTMX
-    )
-    assert response.status_code == 200
-    notice = "Cette facture a été modifiée après son envoi : renvoyez-la au client."
-    assert notice in text(response) and '<div id="resend-notice" hx-swap-oob="true">' in text(response)
-    assert state(app, draft)[2:4] == (2, 1)
-    page = text(auth_client.get(f"/invoices/{draft}?step=sending"))
-    assert notice in page and ">Facture envoyée</button>" in page
-    assert auth_client.post(f"/invoices/{draft}/sent").status_code == 303
-    assert state(app, draft)[2:4] == (2, 2)
-    assert notice not in text(auth_client.get(f"/invoices/{draft}"))
-    assert "Révision 2" in text(auth_client.get(f"/invoices/{draft}?step=follow_up"))
-
-
 def set_status(app, invoice_id, status):
     with app.app_context():
         db.session.get(Invoice, invoice_id).status = status
@@ -379,20 +362,6 @@ def test_download_gives_the_pdf_and_is_in_the_history(app, auth_client, draft):
     assert response.headers["Content-Disposition"] == "attachment; filename=Facture-F-2026-0001.pdf"
     assert events(app, draft).count("downloaded") == 2
     assert "PDF téléchargé" in text(auth_client.get(f"/invoices/{draft}?step=follow_up"))
-
-
-def test_the_pdf_of_an_earlier_revision_stays_retrievable(app, auth_client, draft):
-    sent(app, auth_client, draft)
-    first = auth_client.get(f"/invoices/{draft}/pdf").data
-    auth_client.post(f"/invoices/{draft}/header", data=header_data(app, draft, reference="Révisée"))
-    assert state(app, draft)[2] == 2
-    page = text(auth_client.get(f"/invoices/{draft}?step=sending"))
-    assert f'href="/invoices/{draft}/pdf?revision=1"' in page and "Révision 1 (PDF)" in page
-    old = auth_client.get(f"/invoices/{draft}/pdf?revision=1")
-    assert old.status_code == 200 and old.data == first
-    assert "Facture-F-2026-0001-r1.pdf" in old.headers["Content-Disposition"]
-    for revision in (0, 5, -1):
-        assert auth_client.get(f"/invoices/{draft}/pdf?revision={revision}").status_code == 404
 
 
 def test_history_is_newest_first_with_french_labels(app, auth_client, draft):

@@ -413,9 +413,9 @@ def on_paper(app, owner):
     """Three invoices of clients on paper: two « À envoyer », one already sent."""
     with app.app_context():
         shop = make_client("Boulangerie Martin", emails=(), by_email=False)
-        first = finalized(shop, date(2026, 11, 1))
-        second = finalized(shop, date(2026, 11, 2))
-        third = finalized(make_client("Garage Dupont", by_email=False), date(2026, 11, 3))
+        first = finalized(shop)
+        second = finalized(shop)
+        third = finalized(make_client("Garage Dupont", by_email=False))
         invoices.mark_sent(second)
         db.session.commit()
         return {"ids": [first.id, second.id, third.id],

@@ -257,24 +257,17 @@ def test_unchecking_the_pdf_sends_without_it(app, auth_client, invoice_id):
     assert only_message(app).attachments == []
 
 
-def test_a_resend_after_an_edit_carries_the_new_revision(app, auth_client, invoice_id):
+def test_a_resend_carries_the_same_archived_pdf_and_no_edit_is_possible(app, auth_client, invoice_id):
     assert post(auth_client, invoice_id, form_data()).status_code == 303
-    with app.app_context():
-        invoice = db.session.get(Invoice, invoice_id)
-        invoices.update_header(invoice, invoices.Header(
-            client=invoice.client, job=None, issue_date=invoice.issue_date,
-            payment_terms_days=invoice.payment_terms_days, reference="BC-7"))
-        db.session.commit()
-    page = text(auth_client.get(f"/invoices/{invoice_id}"))
-    notice = page.split('id="resend-notice"', 1)[1].split("</form>", 1)[0]
-    assert "renvoyez-la au client" in notice
-    assert f'hx-get="/invoices/{invoice_id}/send" hx-target="#modal">Envoyer la facture</a>' in notice
+    page = text(auth_client.get(f"/invoices/{invoice_id}?step=preparation"))
+    assert "renvoyez-la" not in page and "Cette facture a été envoyée" in page
     assert post(auth_client, invoice_id, form_data()).status_code == 303
     with app.app_context():
         revisions = db.session.scalars(select(Message.revision).order_by(Message.id)).all()
-        invoice = db.session.get(Invoice, invoice_id)
-        assert revisions == [1, 2] and invoice.sent_revision == 2
-    assert "renvoyez-la au client" not in text(auth_client.get(f"/invoices/{invoice_id}"))
+        pdfs = db.session.scalars(
+            select(Attachment.sha256).where(Attachment.kind == "invoice").order_by(Attachment.id)
+        ).all()
+    assert revisions == [1, 1] and len(pdfs) == 2 and pdfs[0] == pdfs[1]
 
 
 # --- What is refused ------------------------------------------------------------

@@ -52,7 +52,7 @@ def test_a_blank_english_template_falls_back_to_the_default_text(app, auth_clien
         ("email_subject_template_en", "Invoice {number}", "Variable inconnue : {number}."),
         ("email_body_template_en", "Hello {name}, {link}",
          "Variable inconnue : {name}, {link}. Variables permises : {numero}, {client}, {montant}, "
-         "{echeance}, {lien}."),
+         "{echeance}, {lien}, {solde}."),
     ],
 )
 def test_an_unknown_placeholder_in_the_english_template_is_refused(app, auth_client, field, value,

@@ -79,7 +79,7 @@ def test_blank_smtp_password_keeps_the_stored_one_and_the_box_clears_it(app, aut
     [
         ("email_body_template", "Bonjour {foo}, facture {numero} {bar}",
          "Variable inconnue : {foo}, {bar}. Variables permises : {numero}, {client}, {montant}, "
-         "{echeance}, {lien}."),
+         "{echeance}, {lien}, {solde}."),
         ("email_subject_template", "Facture {num}", "Variable inconnue : {num}."),
         ("email_subject_template", "", "Ce champ est obligatoire."),
         ("smtp_port", "70000", "Le port doit être compris entre 1 et 65535."),

@@ -12,13 +12,12 @@ from sqlalchemy import func, insert, select
 
 from billing import invoices, outbox, payments
 from billing.models import Event, Invoice, Message, Payment, PaymentMethod, Statement, db
-from tests.conftest import OWNER_EMAIL, count_queries
+from tests.conftest import OWNER_EMAIL, TODAY, count_queries
 from tests.factories import insert_invoices, make_client, make_invoice
 from tests.web.test_send_modal import PDF_BYTES, field_error, text, with_files
 from tests.web.test_settings_emails import configure_smtp
 
 HTMX = {"HX-Request": "true"}
-TODAY = date(2026, 11, 24)
 PERIOD = {"start": "2026-01-01", "end": "2026-06-30"}
 QUERY = "start=2026-01-01&end=2026-06-30"
 SCRIPT = "<script>alert(1)</script>"
@@ -35,7 +34,7 @@ def issued(client, day, cents, due=None):
 @pytest.fixture
 def world(app, owner):
     """Boulangerie Martin (compta@martin.fr): F-2025-0001 (50,00 €, before the period), in 2026
-    F-2026-0001 (100,00 €, paid), F-2026-0002 (200,00 €, late at 30/06) and F-2026-0003
+    F-2026-0001 (100,00 €, paid), F-2026-0002 (200,00 €, late at 30/06) and F-2026-0006
     (300,00 € on 30/06); Solo has one invoice; Groupe Dupont has a child with invoices."""
     with app.app_context():
         martin = make_client()
@@ -43,13 +42,13 @@ def world(app, owner):
         paid = issued(martin, date(2026, 2, 1), 10_000)
         payments.add(paid, date(2026, 2, 10), 10_000, PaymentMethod.CHEQUE, TODAY)
         issued(martin, date(2026, 3, 1), 20_000, due=date(2026, 3, 31))
-        issued(martin, date(2026, 6, 30), 30_000)
         solo = make_client("Solo", emails=("solo@x.fr",))
         issued(solo, date(2026, 3, 2), 1_000)
         parent = make_client("Groupe Dupont", emails=("groupe@dupont.fr",))
         child = make_client("Dupont Lyon", parent=parent)
         issued(child, date(2026, 4, 1), 7_000)
         issued(child, date(2026, 4, 2), 8_000)
+        issued(martin, date(2026, 6, 30), 30_000)  # numbers follow the order of dates
         db.session.commit()
         return {"martin": martin.id, "solo": solo.id, "parent": parent.id}
 
@@ -122,7 +121,7 @@ def test_apercu_shows_the_statement_under_the_form(auth_client, world):
     assert "F-2026-0001" not in html.split('id="statement"')[1].split("<h4>Paiements")[0]
     assert "1 facture réglée non détaillée." in html
     assert '<tr class="overdue">' in html and '<span class="badge danger">En retard</span>' in html
-    assert "F-2026-0003" in html
+    assert "F-2026-0006" in html
     query = (QUERY + "&unpaid_only=y").replace("&", "&amp;")
     assert f'href="/clients/{world["martin"]}/statement.pdf?{query}">Télécharger le PDF' in html
     assert f'hx-get="/clients/{world["martin"]}/statement/send?{query}" hx-target="#modal"' in html
@@ -210,8 +209,8 @@ def test_the_statement_needs_the_owner(client, world):
 def test_a_script_in_the_clients_name_is_escaped_in_the_preview(app, auth_client, world):
     with app.app_context():
         client = make_client(SCRIPT)
-        issued(client, date(2026, 2, 1), 1_000)
-        issued(client, date(2026, 3, 1), 1_000)
+        issued(client, date(2026, 7, 1), 1_000)
+        issued(client, date(2026, 7, 2), 1_000)
         db.session.commit()
         client_id = client.id
     html = text(auth_client.post(f"/clients/{client_id}/statement", data=PERIOD))
@@ -230,7 +229,7 @@ def test_the_pdf_lists_each_invoice_and_the_balance_due(auth_client, world):
     assert response.status_code == 200 and response.mimetype == "application/pdf"
     assert "Relev%C3%A9-2026-01-01-2026-06-30.pdf" in response.headers["Content-Disposition"]
     content = pdf_text(response.data)
-    for number in ("F-2026-0001", "F-2026-0002", "F-2026-0003"):
+    for number in ("F-2026-0001", "F-2026-0002", "F-2026-0006"):
         assert number in content
     assert "F-2025-0001" not in content  # before the period: in the opening balance
     assert "Relevé de compte" in content and "Atelier Conseil" in content
@@ -248,8 +247,8 @@ def test_the_pdf_of_unpaid_only_says_the_totals_include_everything(auth_client, 
 def test_the_pdf_shows_a_script_in_a_name_as_text(app, auth_client, world):
     with app.app_context():
         client = make_client(SCRIPT)
-        issued(client, date(2026, 2, 1), 1_000)
-        issued(client, date(2026, 3, 1), 1_000)
+        issued(client, date(2026, 7, 1), 1_000)
+        issued(client, date(2026, 7, 2), 1_000)
         db.session.commit()
         client_id = client.id
     response = auth_client.get(f"/clients/{client_id}/statement.pdf?{QUERY}")
@@ -362,8 +361,8 @@ def test_the_email_with_the_statement_pdf_reaches_the_smtp_server(app, auth_clie
 def test_a_script_in_the_name_is_escaped_in_the_email(app, auth_client, world):
     with app.app_context():
         client = make_client(SCRIPT)
-        issued(client, date(2026, 2, 1), 1_000)
-        issued(client, date(2026, 3, 1), 1_000)
+        issued(client, date(2026, 7, 1), 1_000)
+        issued(client, date(2026, 7, 2), 1_000)
         db.session.commit()
         client_id = client.id
     response = auth_client.post(f"/clients/{client_id}/statement/send?{QUERY}",
