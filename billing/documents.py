@@ -103,7 +103,7 @@ def archived_path(invoice: Invoice) -> Path:
 
 def _current_pdf(invoice: Invoice, portal_url: str | None = None) -> bytes:
     html = render_html(invoice, portal_url)
-    if invoice.is_draft:
+    if not lifecycle.is_numbered(invoice):  # a draft changes at every keystroke
         return html_to_pdf(html)
     digest = hashlib.sha256(html.encode("utf-8")).hexdigest()[:16]
     cached = folder() / f"{_stem(invoice, invoice.revision)}{digest}.pdf"

@@ -523,13 +523,13 @@ def record_emailed(invoice: Invoice, recipients: str = "", pdf: bytes | None = N
 
 def _issue(invoice: Invoice, pdf: bytes | None = None) -> None:
     """The first sending makes the invoice a legal record: locked, its PDF archived as sent."""
+    first = not lifecycle.is_issued(invoice)
     invoice.sent_at = invoice.sent_at or utcnow()
     invoice.sent_revision = invoice.revision
     documents.archive(invoice, pdf)
-    if invoice.status is InvoiceStatus.TO_SEND:
-        invoice.status = InvoiceStatus.AWAITING_PAYMENT
-        if invoice.balance_cents <= 0:
-            invoice.status = InvoiceStatus.PAID
+    if first:
+        paid = invoice.balance_cents <= 0
+        invoice.status = InvoiceStatus.PAID if paid else InvoiceStatus.AWAITING_PAYMENT
 
 
 def change_number(invoice: Invoice, number: str) -> None:

@@ -129,9 +129,13 @@ def delete(payment: Payment) -> None:
 
 
 def _follow_balance(invoice: Invoice) -> None:
+    """*Payée* at zero, back to what it was otherwise; a draft holding the payments of the
+    invoice it corrects stays a draft."""
+    if not lifecycle.is_numbered(invoice):
+        return
     if invoice.balance_cents <= 0:
         invoice.status = InvoiceStatus.PAID
-    elif invoice.status is InvoiceStatus.PAID:
+    elif lifecycle.is_paid(invoice):
         sent = lifecycle.is_issued(invoice)
         invoice.status = InvoiceStatus.AWAITING_PAYMENT if sent else InvoiceStatus.TO_SEND
 

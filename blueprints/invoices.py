@@ -10,6 +10,7 @@ has a « Sauvegarder » button that posts and comes back (303).
 from __future__ import annotations
 
 import io
+from dataclasses import fields
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -324,22 +325,10 @@ def _tax_rates() -> list[TaxRate]:
 
 
 def _header_form(invoice: Invoice, formdata=None) -> HeaderForm:
-    form = HeaderForm(
-        formdata=formdata,
-        data=dict(
-            client_id=invoice.client_id,
-            job_id=invoice.job_id,
-            issue_date=invoice.issue_date,
-            payment_terms_days=invoice.payment_terms_days,
-            due_date=invoice.due_date,
-            currency=invoice.currency,
-            reference=invoice.reference,
-            notes=invoice.notes,
-            footer=invoice.footer,
-            service_start=invoice.service_start,
-            service_end=invoice.service_end,
-        ),
-    )
+    header = invoices.header_of(invoice)
+    data = {field.name: getattr(header, field.name) for field in fields(header)}
+    data.update(client_id=invoice.client_id, job_id=invoice.job_id)
+    form = HeaderForm(formdata=formdata, data=data)
     client = invoice.client
     if formdata is not None and form.client_id.data != invoice.client_id:
         client = db.session.get(Client, form.client_id.data) if form.client_id.data else None
@@ -877,31 +866,37 @@ def number(invoice_id: int):
     )
 
 
-@bp.route("/<int:invoice_id>/cancel", methods=["GET", "POST"])
-def cancel(invoice_id: int):
-    """Cancel with a credit note, after a confirmation page."""
+def _credit_note_action(invoice_id: int, allowed, refusal: str, template: str, verb):
+    """A confirmation page (GET), then `verb(invoice, today)` that issues a credit note (POST).
+    Returns the invoice, what the verb returned, and the answer to give instead (or None)."""
     if request.method == "POST":
         numbering.lock()  # the credit note's number is taken under the write lock
     invoice = _load(invoice_id)
     if request.method == "GET":
-        if not lifecycle.can_cancel(invoice):
-            return _refused(invoice_id, _("Cette facture ne peut pas être annulée."))
-        return render(
-            "invoices/cancel.html",
-            invoice=invoice,
-            upcoming=numbering.upcoming("credit_note", settings.today()),
-        )
+        if not allowed(invoice):
+            return invoice, None, _refused(invoice_id, refusal)
+        upcoming = numbering.upcoming("credit_note", settings.today())
+        return invoice, None, render(template, invoice=invoice, upcoming=upcoming)
     try:
-        note = invoices.cancel(invoice, settings.today())
+        done = verb(invoice, settings.today())
     except invoices.InvoiceError as error:
-        return _refused(invoice_id, error.message)
+        return invoice, None, _refused(invoice_id, error.message)
     db.session.commit()
+    return invoice, done, None
+
+
+@bp.route("/<int:invoice_id>/cancel", methods=["GET", "POST"])
+def cancel(invoice_id: int):
+    """Cancel with a credit note, after a confirmation page."""
+    invoice, note, answer = _credit_note_action(
+        invoice_id, lifecycle.can_cancel, _("Cette facture ne peut pas être annulée."),
+        "invoices/cancel.html", invoices.cancel,
+    )
+    if answer is not None:
+        return answer
     flash(
-        _(
-            "Facture %(number)s annulée par l'avoir %(note)s.",
-            number=invoice.number,
-            note=note.number,
-        ),
+        _("Facture %(number)s annulée par l'avoir %(note)s.", number=invoice.number,
+          note=note.number),
         "success",
     )
     return redirect(url_for("invoices.show", invoice_id=note.id), 303)
@@ -910,22 +905,13 @@ def cancel(invoice_id: int):
 @bp.route("/<int:invoice_id>/correct", methods=["GET", "POST"])
 def correct(invoice_id: int):
     """« Corriger la facture »: what it does, then the credit note and the new draft."""
-    if request.method == "POST":
-        numbering.lock()  # the credit note's number is taken under the write lock
-    invoice = _load(invoice_id)
-    if request.method == "GET":
-        if not lifecycle.can_correct(invoice):
-            return _refused(invoice_id, _("Seule une facture envoyée se corrige."))
-        return render(
-            "invoices/correct.html",
-            invoice=invoice,
-            upcoming=numbering.upcoming("credit_note", settings.today()),
-        )
-    try:
-        note, draft = invoices.correct(invoice, settings.today())
-    except invoices.InvoiceError as error:
-        return _refused(invoice_id, error.message)
-    db.session.commit()
+    invoice, done, answer = _credit_note_action(
+        invoice_id, lifecycle.can_correct, _("Seule une facture envoyée se corrige."),
+        "invoices/correct.html", invoices.correct,
+    )
+    if answer is not None:
+        return answer
+    note, draft = done
     flash(
         _(
             "Facture %(number)s annulée par l'avoir %(note)s : corrigez la nouvelle facture "

@@ -13,6 +13,8 @@ from decimal import Decimal
 from email import message_from_bytes, policy
 
 import pytest
+import zxingcpp
+from PIL import Image
 from sqlalchemy import select
 
 from billing import invoices, money, outbox, payment_refs, portal, settings
@@ -191,9 +193,6 @@ def test_an_english_client_reads_the_amount_due_now_in_english(app, client, worl
 
 
 def test_the_epc_qr_code_scans_to_the_amount_due_now(app, auth_client, client, world):
-    zxingcpp = pytest.importorskip("zxingcpp")
-    from PIL import Image
-
     def scanned(page: str) -> str:
         png = base64.b64decode(qr_image(page).split(",", 1)[1])
         [found] = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
