@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 from tests.conftest import make_app
@@ -27,6 +28,9 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-results" / "screenshots"
+# An autosave answers in milliseconds, but a shared 2-core machine may pause for seconds:
+# assertions wait up to 15 s (Playwright's default is 5 s) before failing.
+expect.set_options(timeout=15_000)
 WIDTHS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 900}}
 
 
