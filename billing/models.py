@@ -547,6 +547,41 @@ class StripeEvent(db.Model):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class StripePayment(db.Model):
+    """A Stripe payment intent already allocated: which invoices it paid is the `Payment`
+    rows whose `reference` is this intent. Every later event for the intent finds this row
+    and records nothing, whatever became owing meanwhile."""
+
+    intent: Mapped[str] = mapped_column(String(255), primary_key=True)  # pi_...
+    event_id: Mapped[str] = mapped_column(String(255))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_cents: Mapped[int]  # what Stripe says was received
+    recorded_cents: Mapped[int] = mapped_column(default=0)  # what went to invoices
+    note: Mapped[str] = mapped_column(String(500), default="")  # why less was recorded
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LoginSession(db.Model):
+    """One login of the owner, on one device. The session cookie carries its random `id`;
+    logging out revokes the row, so a copied cookie stops working there and then."""
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+
+class FormToken(db.Model):
+    """A one-time token carried by a form that must not act twice (send, batch, payment).
+    The first POST marks it used and keeps where its result is shown; a second POST of
+    the same form does nothing and shows that result."""
+
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    used_at: Mapped[datetime | None]
+    result_url: Mapped[str] = mapped_column(String(500), default="")
+
+
 class Statement(db.Model):
     """A statement of account (« Relevé ») as it was sent or shared: the client, the period
     and the options. Its `token` opens it in the portal, where « Tout payer » pays every
